@@ -1,0 +1,873 @@
+//! Run configuration: the TOML schema, `--set` overrides, and validation into [`Settings`].
+//!
+//! A config file is parsed into plain serde structs ([`RawConfig`], `deny_unknown_fields`),
+//! `--set key=value` overrides are applied to the parsed table, and [`RawConfig::validate`] turns
+//! the result into typed [`Settings`] once, with every default filled in. Every error names the
+//! file, line and column (or the `--set` that caused it), the key, and what would be valid.
+//! configs/default.toml documents every key; a test keeps it in step with this schema.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::backend::BackendName;
+use crate::choice::{Choice, choice_enum};
+use crate::data::DatasetName;
+use crate::error::user_error;
+use crate::model::{Activation, Init, MlpConfig, OutputActivation};
+
+choice_enum! {
+    /// The cost function training minimises.
+    pub Loss "loss" {
+        /// The video's quadratic cost, C = 1/(2m) Σ‖a − y‖² on one-hot targets.
+        Mse = "mse",
+        /// Softmax cross-entropy on the output layer's pre-activations.
+        CrossEntropy = "cross_entropy",
+    }
+}
+
+choice_enum! {
+    /// The parameter update rule.
+    pub Optimizer "optimizer" {
+        /// Stochastic gradient descent, with optional momentum and weight decay.
+        Sgd = "sgd",
+        /// Adam (β1 = 0.9, β2 = 0.999, ε = 1e-5: burn's defaults).
+        Adam = "adam",
+    }
+}
+
+/// A config file as written: every key optional except `model.hidden`, nothing checked yet.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub name: Option<String>,
+    pub seed: Option<u64>,
+    pub backend: Option<String>,
+    #[serde(default)]
+    pub data: RawData,
+    #[serde(default)]
+    pub model: RawModel,
+    #[serde(default)]
+    pub train: RawTrain,
+    #[serde(default)]
+    pub output: RawOutput,
+}
+
+/// `[data]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawData {
+    pub dataset: Option<String>,
+    pub dir: Option<PathBuf>,
+    pub train_limit: Option<i64>,
+    pub test_limit: Option<i64>,
+}
+
+/// `[model]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub hidden: Option<Vec<i64>>,
+    pub activation: Option<OneOrMany>,
+    pub output: Option<String>,
+    pub init: Option<String>,
+}
+
+/// One activation for every hidden layer, or one per layer.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `[train]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrain {
+    pub epochs: Option<i64>,
+    pub batch_size: Option<i64>,
+    pub loss: Option<String>,
+    pub optimizer: Option<String>,
+    pub learning_rate: Option<f64>,
+    pub momentum: Option<f64>,
+    pub weight_decay: Option<f64>,
+}
+
+/// `[output]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    pub runs: Option<PathBuf>,
+    pub epochs: Option<PathBuf>,
+    pub models: Option<PathBuf>,
+    pub save_model: Option<bool>,
+}
+
+/// Validated settings for one run, every default filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// A label for the run (default: the config file's stem).
+    pub name: String,
+    /// The config file the settings came from, if any.
+    pub config: Option<PathBuf>,
+    /// Seeds parameter initialisation and the shuffle.
+    pub seed: u64,
+    /// The backend as named (`cpu` is resolved when the device is selected).
+    pub backend: BackendName,
+    pub data: DataSettings,
+    pub model: MlpConfig,
+    pub train: TrainSettings,
+    pub output: OutputSettings,
+}
+
+/// Which images to train and test on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSettings {
+    pub dataset: DatasetName,
+    /// A folder to read the IDX files from instead of the default search.
+    pub dir: Option<PathBuf>,
+    /// Train on the first N training images only.
+    pub train_limit: Option<usize>,
+    /// Test on the first N test images only.
+    pub test_limit: Option<usize>,
+}
+
+/// How to train.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSettings {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub loss: Loss,
+    pub optimizer: Optimizer,
+    pub learning_rate: f64,
+    /// SGD momentum (0 = plain SGD).
+    pub momentum: f64,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+}
+
+/// Where results go.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputSettings {
+    /// One row per run.
+    pub runs: PathBuf,
+    /// One row per epoch of every run.
+    pub epochs: PathBuf,
+    /// Folder of trained models, `<run_id>.bpk`.
+    pub models: PathBuf,
+    pub save_model: bool,
+}
+
+/// A config problem found by validation: the dotted key and what is wrong with it.
+#[derive(Debug)]
+struct Problem {
+    key: String,
+    message: String,
+}
+
+impl Problem {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One change to a config: a dotted key, its new value, and where the change came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Override {
+    /// Dotted key, e.g. `model.hidden`.
+    pub key: String,
+    pub value: toml::Value,
+    /// Where it came from, for messages: `--set model.hidden=[32]`, `experiments/x.toml:9:1`.
+    pub origin: String,
+}
+
+impl Override {
+    /// Parses `key=value` as given to `--set`: the value is TOML (`[32, 32]`, `0.5`, `true`), and
+    /// anything that does not parse as TOML is taken as a string (`relu`).
+    pub fn parse(assignment: &str) -> Result<Override> {
+        let origin = format!("--set {assignment}");
+        let (key, value) = assignment.split_once('=').ok_or_else(|| {
+            user_error(format!(
+                "{origin}: expected key=value, e.g. --set train.learning_rate=0.5"
+            ))
+        })?;
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(user_error(format!(
+                "{origin}: \"{key}\" is not a dotted key such as model.hidden"
+            )));
+        }
+        let value = value.trim();
+        let value = toml::from_str::<toml::Table>(&format!("value = {value}"))
+            .ok()
+            .and_then(|mut table| table.remove("value"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        Ok(Override {
+            key: key.to_string(),
+            value,
+            origin,
+        })
+    }
+}
+
+/// Reads, overrides and validates a config file; `overrides` are `--set` arguments.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Settings> {
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| user_error(format!("cannot read config {}: {e}", path.display())))?;
+    let overrides: Vec<Override> = overrides
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<_>>()?;
+    parse(&source, path, &overrides)
+}
+
+/// Like [`load`], for a config already in memory; `path` names it in messages.
+pub fn parse(source: &str, path: &Path, overrides: &[Override]) -> Result<Settings> {
+    let file = SourceFile { path, source };
+    let mut raw: RawConfig = toml::from_str(source).map_err(|e| file.toml_error(&e))?;
+    for change in overrides {
+        raw = raw.with(change)?;
+    }
+
+    let default_name = path.file_stem().map_or_else(
+        || "run".to_string(),
+        |stem| stem.to_string_lossy().into_owned(),
+    );
+    let mut settings = raw.validate(&default_name).map_err(|problems| {
+        let mut message = format!("invalid config {}:", path.display());
+        for problem in &problems {
+            // The last override of a key (or of the list holding an item) is where it was set.
+            let origin = overrides.iter().rev().find(|change| {
+                problem.key == change.key || problem.key.starts_with(&format!("{}[", change.key))
+            });
+            let place = match origin {
+                Some(change) => change.origin.clone(),
+                None => file.locate(&problem.key),
+            };
+            write!(message, "\n  {place}: {}: {}", problem.key, problem.message).unwrap();
+        }
+        user_error(message)
+    })?;
+    settings.config = Some(path.to_path_buf());
+    Ok(settings)
+}
+
+impl RawConfig {
+    /// This config with one key changed; an unknown key or a wrongly typed value is an error
+    /// naming the override's origin.
+    pub fn with(&self, change: &Override) -> Result<RawConfig> {
+        let mut table = toml::Table::try_from(self).expect("a RawConfig serializes to a table");
+        insert(&mut table, &change.key, change.value.clone())
+            .and_then(|()| {
+                table
+                    .try_into::<RawConfig>()
+                    .map_err(|e| e.message().to_string())
+            })
+            .map_err(|message| user_error(format!("{}: {message}", change.origin)))
+    }
+}
+
+/// Sets `dotted.key` in `table`, creating intermediate tables.
+fn insert(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().expect("split yields at least one part");
+    let mut current = table;
+    for part in parts {
+        current = current
+            .entry(part)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("\"{part}\" is not a table"))?;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+impl RawConfig {
+    /// Checks every key and fills in defaults; all problems at once.
+    fn validate(&self, default_name: &str) -> Result<Settings, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut check = Checker(&mut problems);
+
+        let name = check.ok(non_empty("name", self.name.clone(), default_name));
+        let backend = check.ok(choice("backend", self.backend.as_deref(), BackendName::Cpu));
+        let dataset = check.ok(choice(
+            "data.dataset",
+            self.data.dataset.as_deref(),
+            DatasetName::Mnist,
+        ));
+        let train_limit = check.ok(optional_count("data.train_limit", self.data.train_limit));
+        let test_limit = check.ok(optional_count("data.test_limit", self.data.test_limit));
+
+        let hidden = check.ok(hidden_widths(self.model.hidden.as_deref()));
+        let activations = hidden
+            .as_ref()
+            .and_then(|hidden| check.ok(activations(self.model.activation.as_ref(), hidden.len())));
+        let output = check.ok(choice(
+            "model.output",
+            self.model.output.as_deref(),
+            OutputActivation::Sigmoid,
+        ));
+        let init = check.ok(choice(
+            "model.init",
+            self.model.init.as_deref(),
+            Init::Default,
+        ));
+
+        let epochs = check.ok(count("train.epochs", self.train.epochs, 30));
+        let batch_size = check.ok(count("train.batch_size", self.train.batch_size, 10));
+        let loss = check.ok(choice("train.loss", self.train.loss.as_deref(), Loss::Mse));
+        let optimizer = check.ok(choice(
+            "train.optimizer",
+            self.train.optimizer.as_deref(),
+            Optimizer::Sgd,
+        ));
+        let learning_rate = check.ok(positive(
+            "train.learning_rate",
+            self.train.learning_rate,
+            3.0,
+        ));
+        let momentum = check.ok(fraction("train.momentum", self.train.momentum));
+        let weight_decay = check.ok(non_negative("train.weight_decay", self.train.weight_decay));
+
+        if let (Some(Loss::CrossEntropy), Some(OutputActivation::Sigmoid)) = (loss, output) {
+            problems.push(Problem::new(
+                "train.loss",
+                "cross_entropy is softmax cross-entropy and needs model.output = \"softmax\"; \
+                 with the video's sigmoid output use loss = \"mse\"",
+            ));
+        }
+        if let (Some(Optimizer::Adam), Some(momentum)) = (optimizer, momentum)
+            && momentum != 0.0
+        {
+            problems.push(Problem::new(
+                "train.momentum",
+                "momentum applies to optimizer = \"sgd\"; Adam keeps its own moment estimates",
+            ));
+        }
+        let runs = self
+            .output
+            .runs
+            .clone()
+            .unwrap_or_else(|| "results/runs.csv".into());
+        let epochs_csv = self
+            .output
+            .epochs
+            .clone()
+            .unwrap_or_else(|| "results/epochs.csv".into());
+        if runs == epochs_csv {
+            problems.push(Problem::new(
+                "output.epochs",
+                "must be a different file from output.runs (their columns differ)",
+            ));
+        }
+
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        // No problem was reported, so every checked value is present.
+        const SET: &str = "validated value";
+        Ok(Settings {
+            name: name.expect(SET),
+            config: None,
+            seed: self.seed.unwrap_or(42),
+            backend: backend.expect(SET),
+            data: DataSettings {
+                dataset: dataset.expect(SET),
+                dir: self.data.dir.clone(),
+                train_limit: train_limit.expect(SET),
+                test_limit: test_limit.expect(SET),
+            },
+            model: MlpConfig {
+                hidden: hidden.expect(SET),
+                activations: activations.expect(SET),
+                output: output.expect(SET),
+                init: init.expect(SET),
+            },
+            train: TrainSettings {
+                epochs: epochs.expect(SET),
+                batch_size: batch_size.expect(SET),
+                loss: loss.expect(SET),
+                optimizer: optimizer.expect(SET),
+                learning_rate: learning_rate.expect(SET),
+                momentum: momentum.expect(SET),
+                weight_decay: weight_decay.expect(SET),
+            },
+            output: OutputSettings {
+                runs,
+                epochs: epochs_csv,
+                models: self
+                    .output
+                    .models
+                    .clone()
+                    .unwrap_or_else(|| "results/models".into()),
+                save_model: self.output.save_model.unwrap_or(true),
+            },
+        })
+    }
+}
+
+/// Collects problems while validation goes on, so that all are reported at once.
+struct Checker<'a>(&'a mut Vec<Problem>);
+
+impl Checker<'_> {
+    fn ok<T>(&mut self, result: Result<T, Problem>) -> Option<T> {
+        result.map_err(|problem| self.0.push(problem)).ok()
+    }
+}
+
+fn non_empty(key: &str, value: Option<String>, default: &str) -> Result<String, Problem> {
+    match value {
+        Some(value) if value.trim().is_empty() => Err(Problem::new(key, "must not be empty")),
+        Some(value) => Ok(value),
+        None => Ok(default.to_string()),
+    }
+}
+
+fn choice<T: Choice>(key: &str, value: Option<&str>, default: T) -> Result<T, Problem> {
+    value.map_or(Ok(default), |value| {
+        T::parse(value).map_err(|message| Problem::new(key, message))
+    })
+}
+
+fn count(key: &str, value: Option<i64>, default: usize) -> Result<usize, Problem> {
+    match value {
+        None => Ok(default),
+        Some(n) if n >= 1 => Ok(n as usize),
+        Some(n) => Err(Problem::new(
+            key,
+            format!("{n} is not allowed; must be at least 1"),
+        )),
+    }
+}
+
+fn optional_count(key: &str, value: Option<i64>) -> Result<Option<usize>, Problem> {
+    value.map(|n| count(key, Some(n), 0)).transpose()
+}
+
+fn positive(key: &str, value: Option<f64>, default: f64) -> Result<f64, Problem> {
+    match value {
+        None => Ok(default),
+        Some(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Some(x) => Err(Problem::new(
+            key,
+            format!("{x} is not allowed; must be a number > 0"),
+        )),
+    }
+}
+
+fn non_negative(key: &str, value: Option<f64>) -> Result<f64, Problem> {
+    match value {
+        None => Ok(0.0),
+        Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        Some(x) => Err(Problem::new(
+            key,
+            format!("{x} is not allowed; must be a number >= 0"),
+        )),
+    }
+}
+
+fn fraction(key: &str, value: Option<f64>) -> Result<f64, Problem> {
+    match value {
+        None => Ok(0.0),
+        Some(x) if (0.0..1.0).contains(&x) => Ok(x),
+        Some(x) => Err(Problem::new(
+            key,
+            format!("{x} is not allowed; must be in [0, 1)"),
+        )),
+    }
+}
+
+fn hidden_widths(hidden: Option<&[i64]>) -> Result<Vec<usize>, Problem> {
+    let hidden = hidden.ok_or_else(|| {
+        Problem::new(
+            "model.hidden",
+            "is required: the hidden layer widths, e.g. hidden = [16, 16] (the video's network) \
+             or hidden = [] (no hidden layer)",
+        )
+    })?;
+    hidden
+        .iter()
+        .enumerate()
+        .map(|(i, &width)| {
+            usize::try_from(width)
+                .ok()
+                .filter(|&w| w >= 1)
+                .ok_or_else(|| {
+                    Problem::new(
+                        format!("model.hidden[{i}]"),
+                        format!(
+                            "a layer of {width} neurons is not allowed; widths must be at least 1"
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn activations(value: Option<&OneOrMany>, layers: usize) -> Result<Vec<Activation>, Problem> {
+    let parse = |key: String, name: &str| Activation::parse(name).map_err(|m| Problem::new(key, m));
+    match value {
+        None => Ok(vec![Activation::Sigmoid; layers]),
+        Some(OneOrMany::One(name)) => Ok(vec![parse("model.activation".into(), name)?; layers]),
+        Some(OneOrMany::Many(names)) if names.len() != layers => Err(Problem::new(
+            "model.activation",
+            format!(
+                "lists {} activations for {layers} hidden layers; give one name for all layers \
+                 or one per layer",
+                names.len()
+            ),
+        )),
+        Some(OneOrMany::Many(names)) => names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| parse(format!("model.activation[{i}]"), name))
+            .collect(),
+    }
+}
+
+impl Settings {
+    /// The settings as a complete config file, every key resolved.
+    pub fn to_raw(&self) -> RawConfig {
+        let activations: Vec<String> = self
+            .model
+            .activations
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let activation = match activations.first() {
+            Some(first) if activations.iter().any(|a| a != first) => OneOrMany::Many(activations),
+            Some(first) => OneOrMany::One(first.clone()),
+            None => OneOrMany::One(Activation::Sigmoid.to_string()),
+        };
+        RawConfig {
+            name: Some(self.name.clone()),
+            seed: Some(self.seed),
+            backend: Some(self.backend.to_string()),
+            data: RawData {
+                dataset: Some(self.data.dataset.to_string()),
+                dir: self.data.dir.clone(),
+                train_limit: self.data.train_limit.map(|n| n as i64),
+                test_limit: self.data.test_limit.map(|n| n as i64),
+            },
+            model: RawModel {
+                hidden: Some(self.model.hidden.iter().map(|&w| w as i64).collect()),
+                activation: Some(activation),
+                output: Some(self.model.output.to_string()),
+                init: Some(self.model.init.to_string()),
+            },
+            train: RawTrain {
+                epochs: Some(self.train.epochs as i64),
+                batch_size: Some(self.train.batch_size as i64),
+                loss: Some(self.train.loss.to_string()),
+                optimizer: Some(self.train.optimizer.to_string()),
+                learning_rate: Some(self.train.learning_rate),
+                momentum: Some(self.train.momentum),
+                weight_decay: Some(self.train.weight_decay),
+            },
+            output: RawOutput {
+                runs: Some(self.output.runs.clone()),
+                epochs: Some(self.output.epochs.clone()),
+                models: Some(self.output.models.clone()),
+                save_model: Some(self.output.save_model),
+            },
+        }
+    }
+
+    /// The settings as TOML, every key resolved (what `harness check` prints).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(&self.to_raw()).expect("settings serialize to TOML")
+    }
+
+    /// A short, stable id of everything that affects the result: the same settings and seed give
+    /// the same id; the name, the data folder and output paths do not count.
+    ///
+    /// `backend` is the resolved backend, so `cpu` and `flex` runs share ids.
+    pub fn run_id(&self, backend: BackendName) -> String {
+        let mut identity = self.to_raw();
+        identity.name = None;
+        identity.backend = Some(backend.resolve().to_string());
+        identity.data.dir = None;
+        identity.output = RawOutput::default();
+        let canonical = toml::to_string(&identity).expect("settings serialize to TOML");
+        let digest = Sha256::digest(canonical.as_bytes());
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A config file's text, for locating keys and errors in it.
+struct SourceFile<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl SourceFile<'_> {
+    /// `file:line:column` of a byte offset.
+    fn position(&self, offset: usize) -> String {
+        let before = &self.source[..offset.min(self.source.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("{}:{line}:{column}", self.path.display())
+    }
+
+    /// Where `key` (dotted, with `[i]` for list items) is set in the file, or the file alone
+    /// when the key is not there (a missing key).
+    fn locate(&self, key: &str) -> String {
+        DeTable::parse(self.source)
+            .ok()
+            .and_then(|table| span_of(table.get_ref(), key))
+            .map_or_else(
+                || self.path.display().to_string(),
+                |span| self.position(span.start),
+            )
+    }
+
+    /// A TOML syntax or schema error, with its position, the key it concerns and the line.
+    fn toml_error(&self, error: &toml::de::Error) -> anyhow::Error {
+        let Some(span) = error.span() else {
+            return user_error(format!("{}: {}", self.path.display(), error.message()));
+        };
+        let key = DeTable::parse(self.source)
+            .ok()
+            .and_then(|table| key_at(table.get_ref(), span.start, ""))
+            .map(|key| format!("{key}: "))
+            .unwrap_or_default();
+        let line_start = self.source[..span.start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.source[span.start..]
+            .find('\n')
+            .map_or(self.source.len(), |i| span.start + i);
+        let line = &self.source[line_start..line_end];
+        let caret = " ".repeat(self.source[line_start..span.start].chars().count());
+        user_error(format!(
+            "invalid config {}: {key}{}\n  |\n  | {line}\n  | {caret}^",
+            self.position(span.start),
+            error.message().trim_end()
+        ))
+    }
+}
+
+/// The span of the value of a dotted `key` (with `[i]` for list items) in a parsed document.
+fn span_of(table: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
+    let mut parts = key.split('.');
+    let first = parts.next()?;
+    let (name, index) = split_index(first);
+    let mut value = table.get(name)?;
+    if let Some(index) = index {
+        value = item(value, index)?;
+    }
+    for part in parts {
+        let (name, index) = split_index(part);
+        let DeValue::Table(table) = value.get_ref() else {
+            return None;
+        };
+        value = table.get(name)?;
+        if let Some(index) = index {
+            value = item(value, index)?;
+        }
+    }
+    Some(value.span())
+}
+
+fn split_index(part: &str) -> (&str, Option<usize>) {
+    match part.split_once('[') {
+        Some((name, rest)) => (name, rest.trim_end_matches(']').parse().ok()),
+        None => (part, None),
+    }
+}
+
+fn item<'a, 'i>(value: &'a Spanned<DeValue<'i>>, index: usize) -> Option<&'a Spanned<DeValue<'i>>> {
+    match value.get_ref() {
+        DeValue::Array(array) => array.get(index),
+        _ => None,
+    }
+}
+
+/// The dotted key whose key or value holds byte `offset`, innermost first.
+fn key_at(table: &DeTable<'_>, offset: usize, prefix: &str) -> Option<String> {
+    table.iter().find_map(|(key, value)| {
+        let path = if prefix.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", key.get_ref())
+        };
+        if let DeValue::Table(inner) = value.get_ref()
+            && let Some(found) = key_at(inner, offset, &path)
+        {
+            return Some(found);
+        }
+        (key.span().contains(&offset) || value.span().contains(&offset)).then_some(path)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(source: &str, overrides: &[&str]) -> Result<Settings> {
+        let overrides: Vec<Override> = overrides
+            .iter()
+            .map(|s| Override::parse(s))
+            .collect::<Result<_>>()?;
+        parse(source, Path::new("test.toml"), &overrides)
+    }
+
+    fn error(source: &str, overrides: &[&str]) -> String {
+        let error = parse_str(source, overrides).unwrap_err();
+        assert!(
+            crate::error::is_user_error(&error),
+            "not a user error: {error:#}"
+        );
+        format!("{error:#}")
+    }
+
+    #[test]
+    fn minimal_config_gets_the_videos_defaults() {
+        let settings = parse_str("[model]\nhidden = [16, 16]\n", &[]).unwrap();
+        assert_eq!(settings.name, "test");
+        assert_eq!(settings.model.hidden, vec![16, 16]);
+        assert_eq!(settings.model.activations, vec![Activation::Sigmoid; 2]);
+        assert_eq!(settings.model.output, OutputActivation::Sigmoid);
+        assert_eq!(settings.train.loss, Loss::Mse);
+        assert_eq!(settings.train.optimizer, Optimizer::Sgd);
+        assert_eq!(settings.train.learning_rate, 3.0);
+        assert_eq!((settings.train.batch_size, settings.train.epochs), (10, 30));
+        assert_eq!(settings.output.runs, PathBuf::from("results/runs.csv"));
+    }
+
+    #[test]
+    fn misspelled_activation_suggests_and_locates() {
+        let message = error("[model]\nhidden = [16]\nactivation = \"sigmod\"\n", &[]);
+        assert!(message.contains("test.toml:3:14"), "{message}");
+        assert!(message.contains("model.activation"), "{message}");
+        assert!(message.contains("did you mean \"sigmoid\""), "{message}");
+        assert!(message.contains("relu"), "{message}");
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let message = error("[train]\nlearnin_rate = 0.1\n[model]\nhidden = []\n", &[]);
+        assert!(message.contains("test.toml:2:1"), "{message}");
+        assert!(message.contains("learnin_rate"), "{message}");
+        assert!(message.contains("learning_rate"), "{message}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let message = error("[model]\nhidden = [16]\n[train]\nepochs = \"ten\"\n", &[]);
+        assert!(message.contains("test.toml:4:10"), "{message}");
+        assert!(message.contains("train.epochs"), "{message}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let source = "[model]\nhidden = [16, 0]\n[train]\nepochs = 0\nlearning_rate = -1\n";
+        let message = error(source, &[]);
+        assert!(
+            message.contains("test.toml:2:15: model.hidden[1]"),
+            "{message}"
+        );
+        assert!(
+            message.contains("test.toml:4:10: train.epochs"),
+            "{message}"
+        );
+        assert!(
+            message.contains("test.toml:5:17: train.learning_rate"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_hidden_explains_itself() {
+        let message = error("seed = 1\n", &[]);
+        assert!(message.contains("model.hidden: is required"), "{message}");
+    }
+
+    #[test]
+    fn cross_entropy_needs_softmax() {
+        let message = error(
+            "[model]\nhidden = []\n[train]\nloss = \"cross_entropy\"\n",
+            &[],
+        );
+        assert!(message.contains("train.loss"), "{message}");
+        assert!(message.contains("softmax"), "{message}");
+    }
+
+    #[test]
+    fn overrides_are_typed_by_the_schema() {
+        let settings = parse_str(
+            "[model]\nhidden = [16, 16]\n",
+            &[
+                "model.hidden=[32, 32]",
+                "model.activation=relu",
+                "train.learning_rate=0.5",
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.model.hidden, vec![32, 32]);
+        assert_eq!(settings.model.activations, vec![Activation::Relu; 2]);
+        assert_eq!(settings.train.learning_rate, 0.5);
+    }
+
+    #[test]
+    fn bad_overrides_name_the_flag() {
+        let message = error("[model]\nhidden = [16]\n", &["train.epochs=ten"]);
+        assert!(message.contains("--set train.epochs=ten"), "{message}");
+        let message = error("[model]\nhidden = [16]\n", &["train.epoch=3"]);
+        assert!(message.contains("--set train.epoch=3"), "{message}");
+        assert!(message.contains("epochs"), "{message}");
+        let message = error("[model]\nhidden = [16]\n", &["model.activation=sigmod"]);
+        assert!(
+            message.contains("--set model.activation=sigmod: model.activation"),
+            "{message}"
+        );
+        let message = error("[model]\nhidden = [16]\n", &["novalue"]);
+        assert!(message.contains("expected key=value"), "{message}");
+    }
+
+    #[test]
+    fn run_id_follows_what_affects_the_result() {
+        let base = parse_str("[model]\nhidden = [16, 16]\n", &[]).unwrap();
+        let id = base.run_id(BackendName::Flex);
+        assert_eq!(id.len(), 12);
+        let renamed = parse_str(
+            "name = \"other\"\n[model]\nhidden = [16, 16]\n[output]\nruns = \"x.csv\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(renamed.run_id(BackendName::Flex), id);
+        assert_eq!(
+            base.run_id(BackendName::Cpu),
+            base.run_id(BackendName::Cpu.resolve())
+        );
+        let relu = parse_str("[model]\nhidden = [16, 16]\n", &["model.activation=relu"]).unwrap();
+        assert_ne!(relu.run_id(BackendName::Flex), id);
+        let seeded = parse_str("seed = 7\n[model]\nhidden = [16, 16]\n", &[]).unwrap();
+        assert_ne!(seeded.run_id(BackendName::Flex), id);
+    }
+
+    #[test]
+    fn resolved_toml_parses_back_to_the_same_settings() {
+        let settings = parse_str(
+            "[model]\nhidden = [16, 8]\nactivation = [\"relu\", \"tanh\"]\n",
+            &[],
+        )
+        .unwrap();
+        let again = parse_str(&settings.to_toml(), &[]).unwrap();
+        assert_eq!(again.model, settings.model);
+        assert_eq!(again.train, settings.train);
+        assert_eq!(
+            again.run_id(BackendName::Flex),
+            settings.run_id(BackendName::Flex)
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! MNIST and Fashion-MNIST from their original IDX files.
+//!
+//! [`read_idx`] reads one IDX file (gzip or raw), checks its magic number, dimensions, length
+//! and the SHA-256 of its decompressed content. [`load`] finds the four files of a dataset,
+//! reads them in parallel, scales pixels to [0, 1] as in the video and keeps the first
+//! `train_limit` / `test_limit` images.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use flate2::read::GzDecoder;
+use sha2::{Digest, Sha256};
+
+use crate::choice::choice_enum;
+use crate::error::user_error;
+use crate::model::INPUTS;
+
+choice_enum! {
+    /// A dataset of 28x28 grey images in ten classes, in IDX format.
+    pub DatasetName "dataset" {
+        /// Handwritten digits (LeCun, Cortes and Burges).
+        Mnist = "mnist",
+        /// Zalando's clothing images, a harder drop-in replacement.
+        FashionMnist = "fashion-mnist",
+    }
+}
+
+/// Training images, training labels, test images, test labels: the four files of a dataset.
+const FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+impl DatasetName {
+    /// SHA-256 of the decompressed files, in the order of [`FILES`].
+    ///
+    /// MNIST: data/mnist/SHA256SUMS (the original files, as verified in shared/data/mnist).
+    /// Fashion-MNIST: the files of Debian's `dataset-fashion-mnist` package, decompressed.
+    fn sha256(self) -> [&'static str; 4] {
+        match self {
+            Self::Mnist => [
+                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            ],
+            Self::FashionMnist => [
+                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            ],
+        }
+    }
+
+    /// How to get the files, for the error when they are missing.
+    fn how_to_get(self) -> &'static str {
+        match self {
+            Self::Mnist => {
+                "harness ships MNIST in data/mnist/ of its repository; run from the repository \
+                 root or set data.dir to a folder holding the four IDX files (.gz or raw)"
+            }
+            Self::FashionMnist => {
+                "install it with `apt-get install dataset-fashion-mnist` (it goes to \
+                 /usr/share/datasets/fashion-mnist/), or set data.dir to a folder holding the \
+                 four IDX files (.gz or raw)"
+            }
+        }
+    }
+}
+
+/// The folders searched, in order, when `data.dir` is not set.
+pub fn default_dirs(dataset: DatasetName) -> Vec<PathBuf> {
+    let name = dataset.to_string();
+    vec![
+        Path::new("data").join(&name),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("data")
+            .join(&name),
+        Path::new("/usr/share/datasets").join(&name),
+    ]
+}
+
+/// One IDX file: its dimensions and its raw bytes after the header.
+#[derive(Debug)]
+pub struct Idx {
+    /// Sizes of each dimension, outermost first (`[60000, 28, 28]` for training images).
+    pub dims: Vec<usize>,
+    /// The items, one byte each.
+    pub data: Vec<u8>,
+}
+
+/// Reads an IDX file of unsigned bytes, gzip-compressed (by content, not name) or raw.
+///
+/// Checks the magic number (two zero bytes, type 0x08 = u8, the number of dimensions), that the
+/// length matches the dimensions, and, when given, the SHA-256 of the decompressed content.
+pub fn read_idx(path: &Path, expected_sha256: Option<&str>) -> Result<Idx> {
+    let raw = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut bytes = Vec::with_capacity(raw.len() * 5);
+        GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut bytes)
+            .map_err(|e| user_error(format!("{}: not a valid gzip file: {e}", path.display())))?;
+        bytes
+    } else {
+        raw
+    };
+    let bad = |what: String| user_error(format!("{}: {what}", path.display()));
+
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
+        let magic: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return Err(bad(format!(
+            "not an IDX file of unsigned bytes: magic number {} (expected 00 00 08 followed by \
+             the number of dimensions)",
+            magic.join(" ")
+        )));
+    }
+    let rank = usize::from(bytes[3]);
+    let header = 4 + 4 * rank;
+    if rank == 0 || bytes.len() < header {
+        return Err(bad(format!(
+            "IDX header for {rank} dimensions is truncated"
+        )));
+    }
+    let dims: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .collect();
+    let expected_len = header + dims.iter().product::<usize>();
+    if bytes.len() != expected_len {
+        return Err(bad(format!(
+            "{} bytes, but the header's dimensions {dims:?} need {expected_len} (truncated or \
+             corrupt file)",
+            bytes.len()
+        )));
+    }
+    if let Some(expected) = expected_sha256 {
+        let actual = format!("{:x}", Sha256::digest(&bytes));
+        if actual != expected {
+            return Err(bad(format!(
+                "SHA-256 of the decompressed content is {actual}, expected {expected}: the file \
+                 is corrupt or not the original"
+            )));
+        }
+    }
+    let mut data = bytes;
+    data.drain(..header);
+    Ok(Idx { dims, data })
+}
+
+/// Images and their labels.
+#[derive(Clone, Debug)]
+pub struct Split {
+    /// Row-major pixels, [`INPUTS`] per image, scaled to [0, 1].
+    pub images: Vec<f32>,
+    /// One class per image, 0-9.
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    /// The number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The pixels of image `index`.
+    pub fn image(&self, index: usize) -> &[f32] {
+        &self.images[index * INPUTS..(index + 1) * INPUTS]
+    }
+
+    /// Keeps the first `limit` images.
+    fn truncate(&mut self, limit: Option<usize>) {
+        if let Some(limit) = limit.filter(|&limit| limit < self.len()) {
+            self.labels.truncate(limit);
+            self.images.truncate(limit * INPUTS);
+        }
+    }
+}
+
+/// A dataset's training and test splits.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The training images (60,000, or `train_limit`).
+    pub train: Split,
+    /// The test images (10,000, or `test_limit`).
+    pub test: Split,
+    /// The folder the files came from.
+    pub dir: PathBuf,
+}
+
+/// Finds and reads a dataset; `dir` overrides the search of [`default_dirs`].
+pub fn load(
+    dataset: DatasetName,
+    dir: Option<&Path>,
+    train_limit: Option<usize>,
+    test_limit: Option<usize>,
+) -> Result<Dataset> {
+    let dirs = match dir {
+        Some(dir) => vec![dir.to_path_buf()],
+        None => default_dirs(dataset),
+    };
+    let dir = dirs
+        .iter()
+        .find(|dir| FILES.iter().all(|file| find_file(dir, file).is_some()))
+        .ok_or_else(|| {
+            let tried: Vec<String> = dirs
+                .iter()
+                .flat_map(|dir| FILES.iter().map(move |file| dir.join(format!("{file}.gz"))))
+                .filter(|path| !path.exists() && !path.with_extension("").exists())
+                .map(|path| format!("  {}", path.display()))
+                .collect();
+            user_error(format!(
+                "{dataset} not found; these files (.gz or raw) are missing:\n{}\n{}",
+                tried.join("\n"),
+                dataset.how_to_get()
+            ))
+        })?
+        .clone();
+
+    let sums = dataset.sha256();
+    let files: Vec<Idx> = std::thread::scope(|scope| {
+        let readers: Vec<_> = FILES
+            .iter()
+            .zip(sums)
+            .map(|(file, sum)| {
+                let path = find_file(&dir, file).expect("checked above");
+                scope.spawn(move || read_idx(&path, Some(sum)))
+            })
+            .collect();
+        readers
+            .into_iter()
+            .map(|reader| reader.join().expect("IDX reader thread panicked"))
+            .collect::<Result<_>>()
+    })?;
+    let [train_images, train_labels, test_images, test_labels]: [Idx; 4] =
+        files.try_into().expect("four files");
+
+    let mut train = split(train_images, train_labels, &dir)?;
+    let mut test = split(test_images, test_labels, &dir)?;
+    train.truncate(train_limit);
+    test.truncate(test_limit);
+    Ok(Dataset { train, test, dir })
+}
+
+/// `dir/name.gz`, or else the raw `dir/name`, if either exists.
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    [dir.join(format!("{name}.gz")), dir.join(name)]
+        .into_iter()
+        .find(|path| path.is_file())
+}
+
+/// Pairs an images file with its labels file.
+fn split(images: Idx, labels: Idx, dir: &Path) -> Result<Split> {
+    let bad = |what: String| user_error(format!("{}: {what}", dir.display()));
+    if images.dims.len() != 3 || images.dims[1] * images.dims[2] != INPUTS {
+        return Err(bad(format!(
+            "images have dimensions {:?}, expected [n, 28, 28]",
+            images.dims
+        )));
+    }
+    if labels.dims.len() != 1 || labels.dims[0] != images.dims[0] {
+        return Err(bad(format!(
+            "{} images but labels of dimensions {:?}",
+            images.dims[0], labels.dims
+        )));
+    }
+    if let Some(label) = labels.data.iter().find(|&&label| label > 9) {
+        return Err(bad(format!("label {label} is not a digit 0-9")));
+    }
+    Ok(Split {
+        images: images.data.iter().map(|&p| f32::from(p) / 255.0).collect(),
+        labels: labels.data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    /// A small labels file: magic 0x00000801, three labels.
+    fn labels_file() -> Vec<u8> {
+        let mut bytes = vec![0, 0, 8, 1, 0, 0, 0, 3];
+        bytes.extend([7, 2, 1]);
+        bytes
+    }
+
+    fn sha256(bytes: &[u8]) -> String {
+        format!("{:x}", Sha256::digest(bytes))
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn reads_raw_and_gzip_files_with_their_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = labels_file();
+        for path in [
+            write(dir.path(), "raw", &bytes),
+            write(dir.path(), "zipped.gz", &gzip(&bytes)),
+        ] {
+            let idx = read_idx(&path, Some(&sha256(&bytes))).unwrap();
+            assert_eq!(idx.dims, vec![3]);
+            assert_eq!(idx.data, vec![7, 2, 1]);
+        }
+    }
+
+    #[test]
+    fn truncated_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = labels_file();
+        let path = write(dir.path(), "short", &bytes[..bytes.len() - 1]);
+        let message = format!("{:#}", read_idx(&path, None).unwrap_err());
+        assert!(message.contains("truncated or corrupt"), "{message}");
+        assert!(message.contains("short"), "{message}");
+    }
+
+    #[test]
+    fn wrong_magic_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = labels_file();
+        bytes[2] = 0x0d; // IDX type 0x0d is f32, not u8
+        let path = write(dir.path(), "float", &bytes);
+        let message = format!("{:#}", read_idx(&path, None).unwrap_err());
+        assert!(message.contains("magic number 00 00 0d 01"), "{message}");
+    }
+
+    #[test]
+    fn wrong_checksum_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = labels_file();
+        let path = write(dir.path(), "labels.gz", &gzip(&bytes));
+        let wrong = sha256(b"something else");
+        let message = format!("{:#}", read_idx(&path, Some(&wrong)).unwrap_err());
+        assert!(message.contains("SHA-256"), "{message}");
+        assert!(message.contains(&sha256(&bytes)), "{message}");
+    }
+
+    #[test]
+    fn loads_the_vendored_mnist_with_limits() {
+        let data = load(DatasetName::Mnist, None, Some(100), Some(50)).unwrap();
+        assert_eq!((data.train.len(), data.test.len()), (100, 50));
+        assert_eq!(data.train.images.len(), 100 * INPUTS);
+        // The first training digit of MNIST is a 5, the first test digit a 7.
+        assert_eq!((data.train.labels[0], data.test.labels[0]), (5, 7));
+        assert!(data.train.images.iter().all(|p| (0.0..=1.0).contains(p)));
+        assert!(data.train.images.iter().any(|&p| p == 1.0));
+    }
+
+    #[test]
+    fn missing_dataset_names_every_path_tried() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = format!(
+            "{:#}",
+            load(DatasetName::Mnist, Some(dir.path()), None, None).unwrap_err()
+        );
+        for file in FILES {
+            assert!(message.contains(file), "{message}");
+        }
+        assert!(message.contains("data.dir"), "{message}");
+    }
+}

@@ -1,0 +1,106 @@
+//! The `harness` binary: parse the command line, run the command, print one error, pick the
+//! exit code (0 ok, 1 failed or diverged, 2 usage or config error).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use harness::cli::{Cli, Command};
+use harness::config;
+use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message};
+use harness::results::Status;
+use harness::run::{self, Progress, thousands};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    install_panic_hook();
+    let outcome = catch_unwind(AssertUnwindSafe(|| execute(cli)));
+    let code = match outcome {
+        Ok(Ok(code)) => code,
+        Ok(Err(error)) => {
+            eprintln!("error: {error:#}");
+            if is_user_error(&error) {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            }
+        }
+        Err(_) => {
+            let message = take_panic_message().unwrap_or_else(|| "unknown panic".into());
+            eprintln!("error: internal error (a bug in harness, please report it): {message}");
+            exit::FAILED
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn execute(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Run {
+            config,
+            overrides,
+            quiet,
+        } => {
+            let settings = config::load(&config, &overrides.assignments())?;
+            let progress = if quiet {
+                Progress::Quiet
+            } else {
+                Progress::auto()
+            };
+            let report = run::run(&settings, progress)?;
+            let row = &report.row;
+            let saved = report
+                .model_file
+                .map(|path| format!(", model {}", path.display()))
+                .unwrap_or_default();
+            println!(
+                "{}: {} test accuracy {:.4} ({} parameters, {} on {}, {:.1} s train, {:.1} s \
+                 total); row {} appended to {}{saved}",
+                row.name,
+                match row.status {
+                    Status::Ok => "ok,",
+                    Status::Diverged => "DIVERGED,",
+                    Status::Failed => "FAILED,",
+                },
+                row.test_accuracy,
+                thousands(row.params),
+                row.backend,
+                row.device,
+                row.train_seconds,
+                row.total_seconds,
+                row.run_id,
+                report.runs_csv.display(),
+            );
+            if row.status == Status::Failed {
+                eprintln!("error: {}", row.error);
+            }
+            Ok(if row.status == Status::Ok {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
+        }
+        Command::Check { configs, overrides } => {
+            for path in configs {
+                let settings = config::load(&path, &overrides.assignments())?;
+                let backend = settings.backend.resolve();
+                println!(
+                    "# {}: ok; {} network, {} parameters; run_id {} on {backend}",
+                    path.display(),
+                    settings
+                        .model
+                        .widths()
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join("-"),
+                    thousands(settings.model.num_params()),
+                    settings.run_id(backend),
+                );
+                println!("{}", settings.to_toml());
+            }
+            Ok(exit::OK)
+        }
+    }
+}

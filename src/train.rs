@@ -1,0 +1,319 @@
+//! The one training loop and evaluation, over any burn `Device`.
+//!
+//! [`train`] seeds the device, builds the network, and for each epoch shuffles the training
+//! images (seeded), runs mini-batches of forward, loss, backward and optimizer step, then
+//! evaluates on the test set without autodiff. Losses stay on the device and are read back only
+//! a few times per epoch (each read forces a sync); a loss that becomes NaN, infinite or
+//! [`DIVERGENCE_FACTOR`] times its first value stops the run as diverged.
+
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::seq::SliceRandom;
+
+use crate::config::{Loss, Optimizer, TrainSettings};
+use crate::data::{Dataset, Split};
+use crate::model::{INPUTS, Mlp, MlpConfig, OUTPUTS};
+use crate::results::Status;
+
+/// Images per evaluation batch: large batches are fast, and 10,000 x 784 f32 (31 MB) stays well
+/// under wgpu's limit of about 128 MB per buffer.
+const EVAL_BATCH: usize = 10_000;
+
+/// How many times per epoch the running loss is read back (for divergence and progress).
+const READS_PER_EPOCH: usize = 10;
+
+/// A run has diverged when its running loss exceeds this multiple of its first step's loss
+/// (or becomes NaN or infinite). Bounded losses (the quadratic cost of sigmoid outputs is at
+/// most 5) never reach it; an exploding cross-entropy does within a few steps.
+pub const DIVERGENCE_FACTOR: f64 = 1000.0;
+
+/// Metrics after one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochMetrics {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean loss over the epoch's mini-batches, as the weights moved.
+    pub train_loss: f64,
+    /// Fraction of the epoch's training images classified correctly, as the weights moved.
+    pub train_accuracy: f64,
+    /// Mean loss over the test images, after the epoch.
+    pub test_loss: f64,
+    /// Fraction of test images classified correctly, after the epoch.
+    pub test_accuracy: f64,
+    /// Wall time of the epoch's training steps.
+    pub train_seconds: f64,
+    /// Wall time of the epoch's evaluation.
+    pub eval_seconds: f64,
+}
+
+/// What training produced.
+pub struct Outcome {
+    /// The trained network, without autodiff.
+    pub model: Mlp,
+    /// One entry per completed epoch (a diverged epoch is included).
+    pub epochs: Vec<EpochMetrics>,
+    /// `Ok`, or `Diverged` when a loss became NaN or infinite.
+    pub status: Status,
+    /// Training images used per epoch (fewer than the split when the ragged batch is dropped).
+    pub train_size: usize,
+}
+
+/// Receives progress as training goes; the CLI draws it, tests ignore it.
+pub trait Observer {
+    /// An epoch of `steps` mini-batches begins.
+    fn epoch_started(&mut self, _epoch: usize, _steps: usize) {}
+    /// `step` mini-batches of the epoch are done; `loss` is the running mean when it was read.
+    fn step(&mut self, _step: usize, _loss: Option<f64>) {}
+    /// An epoch ended and was evaluated.
+    fn epoch_finished(&mut self, _metrics: &EpochMetrics) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// What to train and how.
+pub struct Job<'a> {
+    pub model: &'a MlpConfig,
+    pub train: &'a TrainSettings,
+    pub data: &'a Dataset,
+    pub seed: u64,
+    /// Drop the ragged last batch so every step has the same tensor shapes (wgpu).
+    pub constant_shapes: bool,
+}
+
+/// Trains a new network on `device` (a plain device; autodiff is added here).
+pub fn train(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow::Result<Outcome> {
+    let settings = job.train;
+    let train_set = &job.data.train;
+    let batch_size = settings.batch_size.min(train_set.len());
+    let steps = if job.constant_shapes {
+        train_set.len() / batch_size
+    } else {
+        train_set.len().div_ceil(batch_size)
+    };
+    let train_size = if job.constant_shapes {
+        steps * batch_size
+    } else {
+        train_set.len()
+    };
+    anyhow::ensure!(steps > 0, "no training images");
+
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(job.seed);
+    let mut model = job.model.init(&autodiff);
+    let mut optimizer = optimizer(settings);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(job.seed);
+    let mut order: Vec<usize> = (0..train_set.len()).collect();
+    let read_every = steps.div_ceil(READS_PER_EPOCH).max(1);
+
+    let mut epochs = Vec::with_capacity(settings.epochs);
+    let mut status = Status::Ok;
+    let mut first_loss = None;
+    for epoch in 1..=settings.epochs {
+        observer.epoch_started(epoch, steps);
+        let started = Instant::now();
+        order.shuffle(&mut rng);
+        let mut loss_sum = Tensor::<1>::zeros([1], device);
+        let mut correct = Tensor::<1, Int>::zeros([1], device);
+        let mut seen = 0;
+        for (step, indices) in order.chunks(batch_size).take(steps).enumerate() {
+            let batch = Batch::gather(train_set, indices, settings.loss, &autodiff);
+            let logits = model.forward(batch.images); // [batch, 10]
+            let loss = loss(&model, logits.clone(), batch.targets, settings.loss); // [1]
+
+            let n = indices.len();
+            seen += n;
+            loss_sum = loss_sum + loss.clone().inner().mul_scalar(n as f64);
+            correct = correct + count_correct(logits.inner(), batch.labels.inner());
+
+            let gradients = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(settings.learning_rate, model, gradients);
+
+            let is_last = step + 1 == steps;
+            if first_loss.is_none() || (step + 1) % read_every == 0 || is_last {
+                let mean = scalar(loss_sum.clone())? / seen as f64;
+                let first = *first_loss.get_or_insert(mean);
+                observer.step(step + 1, Some(mean));
+                if !mean.is_finite() || mean > DIVERGENCE_FACTOR * first {
+                    status = Status::Diverged;
+                    break;
+                }
+            } else {
+                observer.step(step + 1, None);
+            }
+        }
+        let train_loss = scalar(loss_sum)? / seen as f64;
+        let train_accuracy = scalar(correct.float())? / seen as f64;
+        let train_seconds = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let (test_loss, test_accuracy) =
+            evaluate(&model.valid(), &job.data.test, settings.loss, device)?;
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss,
+            train_accuracy,
+            test_loss,
+            test_accuracy,
+            train_seconds,
+            eval_seconds: started.elapsed().as_secs_f64(),
+        };
+        observer.epoch_finished(&metrics);
+        epochs.push(metrics);
+        if status == Status::Diverged {
+            break;
+        }
+    }
+    Ok(Outcome {
+        model: model.valid(),
+        epochs,
+        status,
+        train_size,
+    })
+}
+
+/// Mean loss and accuracy of `model` on `split`, in large batches, without autodiff.
+pub fn evaluate(
+    model: &Mlp,
+    split: &Split,
+    loss_kind: Loss,
+    device: &Device,
+) -> anyhow::Result<(f64, f64)> {
+    let mut loss_sum = Tensor::<1>::zeros([1], device);
+    let mut correct = Tensor::<1, Int>::zeros([1], device);
+    let indices: Vec<usize> = (0..split.len()).collect();
+    for chunk in indices.chunks(EVAL_BATCH) {
+        let batch = Batch::gather(split, chunk, loss_kind, device);
+        let logits = model.forward(batch.images);
+        let loss = loss(model, logits.clone(), batch.targets, loss_kind);
+        loss_sum = loss_sum + loss.mul_scalar(chunk.len() as f64);
+        correct = correct + count_correct(logits, batch.labels);
+    }
+    let n = split.len() as f64;
+    Ok((scalar(loss_sum)? / n, scalar(correct.float())? / n))
+}
+
+/// The optimizer the settings ask for (burn's own SGD or Adam).
+fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
+    let weight_decay =
+        (settings.weight_decay > 0.0).then(|| WeightDecayConfig::new(settings.weight_decay as f32));
+    match settings.optimizer {
+        Optimizer::Sgd => SgdConfig::new()
+            .with_momentum((settings.momentum > 0.0).then(|| {
+                // Classic momentum, v = μv + g, as in PyTorch (burn's default dampening is 0.1).
+                MomentumConfig::new()
+                    .with_momentum(settings.momentum)
+                    .with_dampening(0.0)
+            }))
+            .with_weight_decay(weight_decay)
+            .init(),
+        Optimizer::Adam => AdamConfig::new().with_weight_decay(weight_decay).init(),
+    }
+}
+
+/// The mean loss of a batch.
+///
+/// `Mse` is the video's quadratic cost C = 1/(2m) Σ‖a − y‖² (Nielsen's form, so that SGD's
+/// learning rate 3.0 means what it does in the book); `CrossEntropy` is burn's softmax
+/// cross-entropy on the logits.
+///
+/// # Shapes
+/// - logits: `[batch, 10]`
+/// - returns: `[1]`
+fn loss(model: &Mlp, logits: Tensor<2>, targets: Targets, kind: Loss) -> Tensor<1> {
+    match (kind, targets) {
+        (Loss::Mse, Targets::OneHot(one_hot)) => {
+            let [batch, _] = logits.dims();
+            let outputs = model.output(logits); // [batch, 10]
+            (outputs - one_hot)
+                .square()
+                .sum()
+                .div_scalar(2.0 * batch as f64)
+        }
+        (Loss::CrossEntropy, Targets::Classes(classes)) => CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, classes),
+        _ => unreachable!("Batch::gather builds the targets the loss needs"),
+    }
+}
+
+/// How many rows of `logits` have their largest value at the true label.
+///
+/// # Shapes
+/// - logits: `[batch, 10]`, labels: `[batch]`
+/// - returns: `[1]`
+fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
+    let predicted = logits.argmax(1).flatten::<1>(0, 1); // [batch]
+    predicted.equal(labels).int().sum()
+}
+
+/// Reads a one-element tensor back to the host (a sync point).
+fn scalar(tensor: Tensor<1>) -> anyhow::Result<f64> {
+    let value = tensor
+        .into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .map_err(|e| anyhow::anyhow!("reading a value back from the device: {e:?}"))?;
+    Ok(value[0])
+}
+
+/// What the loss compares the outputs with.
+enum Targets {
+    /// `[batch, 10]`, 1.0 at the label (quadratic cost).
+    OneHot(Tensor<2>),
+    /// `[batch]` labels (cross-entropy).
+    Classes(Tensor<1, Int>),
+}
+
+/// One mini-batch on the device.
+struct Batch {
+    /// `[batch, 784]`
+    images: Tensor<2>,
+    /// `[batch]`
+    labels: Tensor<1, Int>,
+    targets: Targets,
+}
+
+impl Batch {
+    /// Copies the images at `indices` into host buffers and uploads them once.
+    fn gather(split: &Split, indices: &[usize], loss: Loss, device: &Device) -> Batch {
+        let n = indices.len();
+        let mut pixels = Vec::with_capacity(n * INPUTS);
+        let mut labels = Vec::with_capacity(n);
+        for &i in indices {
+            pixels.extend_from_slice(split.image(i));
+            labels.push(i64::from(split.labels[i]));
+        }
+        let images = Tensor::<2>::from_data(TensorData::new(pixels, [n, INPUTS]), device);
+        let targets = match loss {
+            Loss::Mse => {
+                let mut one_hot = vec![0f32; n * OUTPUTS];
+                for (row, &label) in labels.iter().enumerate() {
+                    one_hot[row * OUTPUTS + label as usize] = 1.0;
+                }
+                Targets::OneHot(Tensor::from_data(
+                    TensorData::new(one_hot, [n, OUTPUTS]),
+                    device,
+                ))
+            }
+            Loss::CrossEntropy => Targets::Classes(Tensor::from_data(
+                TensorData::new(labels.clone(), [n]),
+                device,
+            )),
+        };
+        let labels = Tensor::from_data(TensorData::new(labels, [n]), device);
+        Batch {
+            images,
+            labels,
+            targets,
+        }
+    }
+}
