@@ -1,0 +1,131 @@
+//! Runs the real `harness` binary in a fresh temporary folder, with the user's harness and
+//! cubecl variables removed, and shows everything when an expectation fails.
+
+#![allow(dead_code)] // each test file uses its own part of this
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root, where configs/ and data/ are.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary working folder for one test.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file relative to the folder and returns its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(&path, contents).expect("write a test file");
+        path
+    }
+
+    /// `harness ARGS...` in this folder.
+    pub fn harness(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
+        command.args(args).current_dir(self.path());
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("HARNESS_") || key.starts_with("CUBECL_") {
+                command.env_remove(key.as_ref());
+            }
+        }
+        // A user mistake must stay one clean line even with backtraces enabled.
+        command.env("RUST_BACKTRACE", "1");
+        let output = command.output().expect("run the harness binary");
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            cwd: self.path().to_path_buf(),
+            output,
+        }
+    }
+}
+
+/// A finished `harness` process.
+pub struct Run {
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    pub output: Output,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    /// Everything about the run, for failure messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "harness {}\n  cwd: {}\n  exit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.args.join(" "),
+            self.cwd.display(),
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    /// Asserts the exit code and returns self for more checks.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "unexpected exit code\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts that stderr contains every needle.
+    pub fn expect_stderr(&self, needles: &[&str]) -> &Self {
+        let stderr = self.stderr();
+        for needle in needles {
+            assert!(
+                stderr.contains(needle),
+                "stderr lacks {needle:?}\n{}",
+                self.describe()
+            );
+        }
+        self
+    }
+}
+
+/// Rows of a CSV file as maps from column to value.
+pub fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|record| {
+            let record = record.expect("a well-formed CSV row");
+            headers
+                .iter()
+                .map(String::from)
+                .zip(record.iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}

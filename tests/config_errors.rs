@@ -1,0 +1,269 @@
+//! Every shipped config validates; broken configs exit 2 with the key and its line, and leave
+//! results/ untouched.
+
+mod common;
+
+use common::{Workdir, repo};
+
+#[test]
+fn every_shipped_config_validates() {
+    let work = Workdir::new();
+    let configs: Vec<_> = std::fs::read_dir(repo().join("configs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    assert!(configs.len() >= 6, "configs/ holds {configs:?}");
+    for config in configs {
+        let run = work.harness(&["check", config.to_str().unwrap()]);
+        run.expect_code(0);
+        assert!(
+            run.stdout().contains("parameters; run_id"),
+            "{}",
+            run.describe()
+        );
+    }
+}
+
+#[test]
+fn check_prints_the_videos_parameter_count() {
+    let work = Workdir::new();
+    let config = repo().join("configs/sigmoid_16x16.toml");
+    let run = work.harness(&["check", config.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(
+        run.stdout()
+            .contains("784-16-16-10 network, 13,002 parameters"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stdout().contains("learning_rate = 3.0"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn default_config_documents_every_key() {
+    // Keys set or shown commented out ("# key = ...") in configs/default.toml.
+    let text = std::fs::read_to_string(repo().join("configs/default.toml")).unwrap();
+    let mut documented = std::collections::BTreeSet::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim().trim_start_matches("# ");
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = format!("{name}.");
+        } else if let Some((key, _)) = line.split_once(" = ")
+            && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            documented.insert(format!("{section}{key}"));
+        }
+    }
+    // Every key of the schema, from a config with every optional key set.
+    let full = "[data]\ndir = \"d\"\ntrain_limit = 1\ntest_limit = 1\n[model]\nhidden = [1]\n";
+    let settings = harness::config::parse(full, std::path::Path::new("full.toml"), &[]).unwrap();
+    let table: toml::Table = toml::from_str(&settings.to_toml()).unwrap();
+    let mut schema = std::collections::BTreeSet::new();
+    for (key, value) in &table {
+        match value.as_table() {
+            Some(inner) => schema.extend(inner.keys().map(|k| format!("{key}.{k}"))),
+            None => {
+                schema.insert(key.clone());
+            }
+        }
+    }
+    assert_eq!(documented, schema);
+}
+
+/// A broken config must exit 2 and name the key and its line, without touching results/.
+fn assert_rejected(config: &str, needles: &[&str]) {
+    let work = Workdir::new();
+    work.write("broken.toml", config);
+    let run = work.harness(&["run", "broken.toml"]);
+    run.expect_code(2).expect_stderr(needles);
+    let stderr = run.stderr();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("stack backtrace"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        !work.path().join("results").exists(),
+        "results/ was written\n{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn unknown_key() {
+    assert_rejected(
+        "[model]\nhidden = [16]\nwidth = 3\n",
+        &["broken.toml:3:1", "width", "hidden"],
+    );
+}
+
+#[test]
+fn misspelled_activation() {
+    assert_rejected(
+        "[model]\nhidden = [16]\nactivation = \"sigmod\"\n",
+        &[
+            "broken.toml:3:14",
+            "model.activation",
+            "did you mean \"sigmoid\"",
+        ],
+    );
+}
+
+#[test]
+fn zero_width_layer() {
+    assert_rejected(
+        "[model]\nhidden = [16, 0]\n",
+        &["broken.toml:2:15", "model.hidden[1]"],
+    );
+}
+
+#[test]
+fn negative_learning_rate() {
+    assert_rejected(
+        "[model]\nhidden = [16]\n[train]\nlearning_rate = -1\n",
+        &["broken.toml:4:17", "train.learning_rate", "> 0"],
+    );
+}
+
+#[test]
+fn zero_epochs() {
+    assert_rejected(
+        "[model]\nhidden = [16]\n[train]\nepochs = 0\n",
+        &["broken.toml:4:10", "train.epochs"],
+    );
+}
+
+#[test]
+fn malformed_toml() {
+    assert_rejected("[model\nhidden = [16]\n", &["broken.toml:1:"]);
+}
+
+#[test]
+fn wrong_type() {
+    assert_rejected(
+        "[model]\nhidden = [16]\n[train]\nbatch_size = \"ten\"\n",
+        &["broken.toml:4:14", "train.batch_size"],
+    );
+}
+
+#[test]
+fn missing_hidden() {
+    assert_rejected("seed = 1\n", &["model.hidden", "is required"]);
+}
+
+#[test]
+fn cross_entropy_with_sigmoid_output() {
+    assert_rejected(
+        "[model]\nhidden = [16]\noutput = \"sigmoid\"\n[train]\nloss = \"cross_entropy\"\n",
+        &["train.loss", "softmax"],
+    );
+}
+
+#[test]
+fn bad_set_override() {
+    let work = Workdir::new();
+    let config = repo().join("configs/sigmoid_16x16.toml");
+    let run = work.harness(&[
+        "run",
+        config.to_str().unwrap(),
+        "--set",
+        "train.epochs=zero",
+    ]);
+    run.expect_code(2)
+        .expect_stderr(&["--set train.epochs=zero"]);
+    assert!(!work.path().join("results").exists());
+}
+
+#[test]
+fn unknown_backend_flag() {
+    let work = Workdir::new();
+    let config = repo().join("configs/sigmoid_16x16.toml");
+    let run = work.harness(&["run", config.to_str().unwrap(), "--backend", "wgu"]);
+    run.expect_code(2).expect_stderr(&["did you mean \"wgpu\""]);
+}
+
+#[test]
+fn missing_config_file() {
+    let work = Workdir::new();
+    let run = work.harness(&["run", "nope.toml"]);
+    run.expect_code(2).expect_stderr(&["nope.toml"]);
+}
+
+#[test]
+fn missing_data_names_the_paths_tried() {
+    let work = Workdir::new();
+    let config = repo().join("configs/sigmoid_16x16.toml");
+    let run = work.harness(&[
+        "run",
+        config.to_str().unwrap(),
+        "--set",
+        "data.dir=no/such/dir",
+    ]);
+    run.expect_code(2).expect_stderr(&[
+        "no/such/dir/train-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte",
+    ]);
+}
+
+#[test]
+fn foreign_csv_header_is_never_rewritten() {
+    let work = Workdir::new();
+    std::fs::create_dir(work.path().join("results")).unwrap();
+    let foreign = "id,accuracy\nmine,0.5\n";
+    work.write("results/runs.csv", foreign);
+    let config = repo().join("configs/sigmoid_16x16.toml");
+    let run = work.harness(&["run", config.to_str().unwrap()]);
+    run.expect_code(2)
+        .expect_stderr(&["found:    id,accuracy", "expected: run_id,"]);
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("results/runs.csv")).unwrap(),
+        foreign
+    );
+}
+
+#[test]
+fn help_and_version() {
+    let work = Workdir::new();
+    let help = work.harness(&["--help"]);
+    help.expect_code(0);
+    assert!(
+        help.stdout().contains("run") && help.stdout().contains("check"),
+        "{}",
+        help.describe()
+    );
+    let run_help = work.harness(&["run", "--help"]);
+    assert!(
+        run_help.stdout().contains("--set <KEY=VALUE>"),
+        "{}",
+        run_help.describe()
+    );
+    let version = work.harness(&["--version"]);
+    version.expect_code(0);
+    assert!(version.stdout().contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn run_id_changes_with_the_activation() {
+    let work = Workdir::new();
+    let config = repo().join("configs/sigmoid_16x16.toml");
+    let config = config.to_str().unwrap();
+    let id = |args: &[&str]| {
+        let run = work.harness(args);
+        run.expect_code(0);
+        let stdout = run.stdout();
+        let start = stdout.find("run_id ").expect("a run_id") + "run_id ".len();
+        stdout[start..start + 12].to_string()
+    };
+    let sigmoid = id(&["check", config]);
+    assert_eq!(sigmoid, id(&["check", config]));
+    assert_ne!(
+        sigmoid,
+        id(&["check", config, "--set", "model.activation=relu"])
+    );
+}

@@ -1,0 +1,147 @@
+//! The real binary trains on the real MNIST files and writes real results.
+
+mod common;
+
+use common::{Workdir, csv_rows, repo};
+
+/// A quick ReLU + Adam config: 5,000 training images, 2 epochs.
+fn quick_config(work: &Workdir) -> String {
+    let data = repo().join("data/mnist");
+    work.write(
+        "quick.toml",
+        &format!(
+            "name = \"quick\"\nseed = 7\n\
+             [data]\ndir = \"{}\"\ntrain_limit = 5000\n\
+             [model]\nhidden = [64]\nactivation = \"relu\"\noutput = \"softmax\"\n\
+             [train]\nepochs = 2\nbatch_size = 16\nloss = \"cross_entropy\"\noptimizer = \"adam\"\n\
+             learning_rate = 0.003\n",
+            data.display()
+        ),
+    );
+    "quick.toml".to_string()
+}
+
+fn assert_trained(work: &Workdir, backend: &str, floor: f64) {
+    let runs = csv_rows(&work.path().join("results/runs.csv"));
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let row = &runs[0];
+    assert_eq!(row["status"], "ok", "{row:?}");
+    assert_eq!(row["backend"], backend, "{row:?}");
+    assert_eq!(row["hidden"], "64");
+    assert_eq!(row["params"], "50890");
+    assert_eq!(row["test_size"], "10000");
+    let accuracy: f64 = row["test_accuracy"].parse().unwrap();
+    assert!(
+        accuracy >= floor,
+        "test accuracy {accuracy} below {floor}: {row:?}"
+    );
+    let epochs = csv_rows(&work.path().join("results/epochs.csv"));
+    assert_eq!(epochs.len(), 2, "{epochs:?}");
+    assert!(epochs.iter().all(|e| e["run_id"] == row["run_id"]));
+    assert_eq!(epochs[1]["test_accuracy"], row["test_accuracy"]);
+    let model = work
+        .path()
+        .join(format!("results/models/{}.bpk", row["run_id"]));
+    assert!(model.is_file(), "no model at {}", model.display());
+}
+
+#[test]
+fn cpu_run_trains_and_appends_one_row() {
+    let work = Workdir::new();
+    let config = quick_config(&work);
+    let run = work.harness(&["run", &config]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("test accuracy"), "{}", run.describe());
+    // Not a terminal: one plain line per epoch.
+    assert_eq!(
+        run.stderr().matches("\nepoch ").count(),
+        2,
+        "{}",
+        run.describe()
+    );
+    assert_trained(&work, "flex", 0.90);
+}
+
+#[test]
+fn same_seed_gives_identical_results_on_the_cpu() {
+    let work = Workdir::new();
+    let config = quick_config(&work);
+    for backend in ["flex", "ndarray"] {
+        let args = [
+            "run",
+            &config,
+            "--backend",
+            backend,
+            "--quiet",
+            "--set",
+            "data.train_limit=2000",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "output.save_model=false",
+        ];
+        work.harness(&args).expect_code(0);
+        work.harness(&args).expect_code(0);
+    }
+    let rows = csv_rows(&work.path().join("results/runs.csv"));
+    assert_eq!(rows.len(), 4);
+    for pair in rows.chunks(2) {
+        for column in [
+            "run_id",
+            "train_loss",
+            "train_accuracy",
+            "test_loss",
+            "test_accuracy",
+        ] {
+            assert_eq!(
+                pair[0][column], pair[1][column],
+                "{column} differs: {pair:?}"
+            );
+        }
+    }
+    assert_ne!(
+        rows[0]["run_id"], rows[2]["run_id"],
+        "flex and ndarray share a run_id"
+    );
+}
+
+#[test]
+fn huge_learning_rate_diverges_with_its_row() {
+    let work = Workdir::new();
+    let config = quick_config(&work);
+    let run = work.harness(&[
+        "run",
+        &config,
+        "--set",
+        "train.learning_rate=1000",
+        "--set",
+        "data.train_limit=2000",
+    ]);
+    run.expect_code(1);
+    let rows = csv_rows(&work.path().join("results/runs.csv"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "diverged", "{}", run.describe());
+}
+
+/// wgpu must run in CI (HARNESS_REQUIRE_WGPU=1, lavapipe installed by .ci/run); elsewhere a
+/// machine without a Vulkan, Metal or DX12 adapter skips with the reason.
+#[test]
+fn wgpu_run_trains_and_appends_one_row() {
+    let required = std::env::var("HARNESS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
+    let work = Workdir::new();
+    let config = quick_config(&work);
+    let run = work.harness(&["run", &config, "--backend", "wgpu"]);
+    if !required
+        && run.code() == Some(1)
+        && run
+            .stderr()
+            .contains("found no Vulkan, Metal or DX12 adapter")
+    {
+        eprintln!(
+            "skipped: no wgpu adapter on this machine (set HARNESS_REQUIRE_WGPU=1 to fail instead)"
+        );
+        return;
+    }
+    run.expect_code(0);
+    assert_trained(&work, "wgpu", 0.90);
+}
