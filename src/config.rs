@@ -657,25 +657,30 @@ impl SourceFile<'_> {
 }
 
 /// The span of the value of a dotted `key` (with `[i]` for list items) in a parsed document.
-fn span_of(table: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
-    let mut parts = key.split('.');
-    let first = parts.next()?;
-    let (name, index) = split_index(first);
-    let mut value = table.get(name)?;
-    if let Some(index) = index {
-        value = item(value, index)?;
-    }
-    for part in parts {
-        let (name, index) = split_index(part);
-        let DeValue::Table(table) = value.get_ref() else {
-            return None;
-        };
-        value = table.get(name)?;
+///
+/// A dotted key may be written as nested tables (`[model]` then `hidden`) or as one quoted key
+/// (`"model.hidden"`, as in experiment grids): both are found.
+pub(crate) fn span_of(table: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
+    let parts: Vec<&str> = key.split('.').collect();
+    find_in_table(table, &parts)
+}
+
+fn find_in_table(table: &DeTable<'_>, parts: &[&str]) -> Option<Range<usize>> {
+    (1..=parts.len()).rev().find_map(|n| {
+        let joined = parts[..n].join(".");
+        let (name, index) = split_index(&joined);
+        let mut value = table.get(name)?;
         if let Some(index) = index {
             value = item(value, index)?;
         }
-    }
-    Some(value.span())
+        if n == parts.len() {
+            return Some(value.span());
+        }
+        match value.get_ref() {
+            DeValue::Table(inner) => find_in_table(inner, &parts[n..]),
+            _ => None,
+        }
+    })
 }
 
 fn split_index(part: &str) -> (&str, Option<usize>) {

@@ -364,7 +364,7 @@ mod tests {
         // The first training digit of MNIST is a 5, the first test digit a 7.
         assert_eq!((data.train.labels[0], data.test.labels[0]), (5, 7));
         assert!(data.train.images.iter().all(|p| (0.0..=1.0).contains(p)));
-        assert!(data.train.images.iter().any(|&p| p == 1.0));
+        assert!(data.train.images.contains(&1.0));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod model;
 pub mod results;
 pub mod run;

@@ -48,7 +48,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 Progress::auto()
             };
-            let report = run::run(&settings, progress)?;
+            let report = run::run(&settings, progress, run::Record::Always)?;
             let row = &report.row;
             let saved = report
                 .model_file

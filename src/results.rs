@@ -7,10 +7,11 @@
 //! shows both headers.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::user_error;
@@ -126,49 +127,87 @@ pub fn check_header<T: Serialize + Default>(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A results CSV held under an exclusive lock: other processes wait to read-modify-append it.
+pub struct Locked {
+    file: File,
+    path: PathBuf,
+}
+
+impl Locked {
+    /// Opens (creating it and its folder if needed) and locks the file at `path`.
+    pub fn open(path: &Path) -> Result<Locked> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create folder {}", parent.display()))?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("cannot open {} for appending", path.display()))?;
+        file.lock()
+            .with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(Locked {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Every row in the file (none for a new, empty file).
+    pub fn rows<T: Serialize + Default + DeserializeOwned>(&self) -> Result<Vec<T>> {
+        (&self.file).seek(SeekFrom::Start(0))?;
+        if self.checked_header::<T>()?.is_empty() {
+            return Ok(Vec::new());
+        }
+        (&self.file).seek(SeekFrom::Start(0))?;
+        parse_rows(&self.file, &self.path)
+    }
+
+    /// Appends `rows` in one write (with the header first if the file is empty) and syncs.
+    pub fn append<T: Serialize + Default>(&mut self, rows: &[T]) -> Result<()> {
+        (&self.file).seek(SeekFrom::Start(0))?;
+        let found = self.checked_header::<T>()?;
+        let bytes = to_csv(rows, found.is_empty())?;
+        (&self.file)
+            .write_all(&bytes)
+            .and_then(|()| self.file.sync_data())
+            .with_context(|| format!("cannot write to {}", self.path.display()))
+    }
+
+    /// The file's header line: empty for an empty file, an error if it is not `T`'s.
+    fn checked_header<T: Serialize + Default>(&self) -> Result<String> {
+        let found = first_line(&self.file)
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        let expected = header::<T>();
+        if !found.is_empty() && found != expected {
+            return Err(header_mismatch(&self.path, &found, &expected));
+        }
+        Ok(found)
+    }
+}
+
 /// Appends `rows` to the CSV file at `path` in one write, under an exclusive lock.
 ///
 /// Creates the file (with its header) and its folder if needed. Other processes appending to the
 /// same file wait for the lock, so lines never interleave; a crash leaves either all of the rows
 /// or none.
 pub fn append<T: Serialize + Default>(path: &Path, rows: &[T]) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create folder {}", parent.display()))?;
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .with_context(|| format!("cannot open {} for appending", path.display()))?;
-    file.lock()
-        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Locked::open(path)?.append(rows)
+}
 
-    let found = first_line(&file).with_context(|| format!("cannot read {}", path.display()))?;
-    let expected = header::<T>();
-    let bytes = if found.is_empty() {
-        to_csv(rows, true)?
-    } else if found == expected {
-        to_csv(rows, false)?
-    } else {
-        return Err(header_mismatch(path, &found, &expected));
-    };
-    (&file)
-        .write_all(&bytes)
-        .and_then(|()| file.sync_data())
-        .with_context(|| format!("cannot write to {}", path.display()))?;
-    Ok(())
+fn parse_rows<T: DeserializeOwned>(reader: impl std::io::Read, path: &Path) -> Result<Vec<T>> {
+    csv::Reader::from_reader(reader)
+        .deserialize()
+        .enumerate()
+        .map(|(i, row)| row.with_context(|| format!("{}: bad row {}", path.display(), i + 2)))
+        .collect()
 }
 
 /// Reads every row of a CSV file written by [`append`].
-pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    reader
-        .deserialize()
-        .map(|row| row.with_context(|| format!("bad row in {}", path.display())))
-        .collect()
+pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_rows(file, path)
 }
 
 #[cfg(test)]

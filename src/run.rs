@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use burn::module::Module;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::backend::{self, Selected};
+use crate::backend::{self, BackendName};
 use crate::config::Settings;
 use crate::data;
 use crate::error::take_panic_message;
@@ -43,19 +43,31 @@ impl Progress {
     }
 }
 
-/// The result of `harness run`: the row written and where it went.
+/// Whether a run's rows are appended when its run_id already has a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// Always append (`harness run`: the user asked for this run).
+    Always,
+    /// Append only if no row with this run_id and status ok or diverged exists (sweeps: a
+    /// point finished by another process in the meantime is not recorded twice).
+    IfNew,
+}
+
+/// The result of `harness run`: the row and where it went.
 #[derive(Debug)]
 pub struct Report {
     pub row: RunRow,
     pub runs_csv: PathBuf,
     pub model_file: Option<PathBuf>,
+    /// False when [`Record::IfNew`] found the run already recorded.
+    pub appended: bool,
 }
 
 /// Trains the network `settings` describe and appends its results.
 ///
 /// Returns the row also when the run diverged or failed after training started; an `Err` means
 /// nothing was trained (or the row could not be written).
-pub fn run(settings: &Settings, progress: Progress) -> Result<Report> {
+pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Report> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let selected = backend::select(settings.backend)?;
@@ -69,7 +81,12 @@ pub fn run(settings: &Settings, progress: Progress) -> Result<Report> {
         settings.data.train_limit,
         settings.data.test_limit,
     )?;
-    let mut row = base_row(settings, &selected, &run_id, started_at);
+    let mut row = base_row(
+        settings,
+        selected.backend,
+        &selected.description,
+        started_at,
+    );
     row.test_size = data.test.len();
     row.train_size = data.train.len();
     if progress != Progress::Quiet {
@@ -138,11 +155,7 @@ pub fn run(settings: &Settings, progress: Progress) -> Result<Report> {
     };
     row.total_seconds = started.elapsed().as_secs_f64();
 
-    // The epochs rows first: a runs row is the mark of a finished run.
-    if !epoch_rows.is_empty() {
-        results::append(&settings.output.epochs, &epoch_rows)?;
-    }
-    results::append(&settings.output.runs, std::slice::from_ref(&row)).inspect_err(|_| {
+    let appended = save_rows(settings, &row, &epoch_rows, record).inspect_err(|_| {
         // Never lose a result: if the row cannot be written, show it.
         eprintln!("harness: the row that could not be written:\n{row:?}");
     })?;
@@ -150,11 +163,46 @@ pub fn run(settings: &Settings, progress: Progress) -> Result<Report> {
         row,
         runs_csv: settings.output.runs.clone(),
         model_file,
+        appended,
     })
 }
 
+/// Appends a run's epochs rows, then its runs row (the mark of a finished run), while holding
+/// the lock on the runs file. Returns false if [`Record::IfNew`] found the run recorded.
+pub fn save_rows(
+    settings: &Settings,
+    row: &RunRow,
+    epochs: &[EpochRow],
+    record: Record,
+) -> Result<bool> {
+    let mut runs = results::Locked::open(&settings.output.runs)?;
+    if record == Record::IfNew
+        && runs
+            .rows::<RunRow>()?
+            .iter()
+            .any(|done| done.run_id == row.run_id && done.status != Status::Failed)
+    {
+        return Ok(false);
+    }
+    if !epochs.is_empty() {
+        results::append(&settings.output.epochs, epochs)?;
+    }
+    runs.append(std::slice::from_ref(row))?;
+    Ok(true)
+}
+
+/// The row of a run that failed before it could report anything itself (a worker process that
+/// was killed, say).
+pub fn failed_row(settings: &Settings, error: &str) -> RunRow {
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut row = base_row(settings, settings.backend.resolve(), "", started_at);
+    row.status = Status::Failed;
+    row.error = error.to_string();
+    row
+}
+
 /// The row's settings columns; metrics are filled in after training.
-fn base_row(settings: &Settings, selected: &Selected, run_id: &str, started_at: String) -> RunRow {
+fn base_row(settings: &Settings, backend: BackendName, device: &str, started_at: String) -> RunRow {
     let activations: Vec<String> = settings
         .model
         .activations
@@ -164,7 +212,7 @@ fn base_row(settings: &Settings, selected: &Selected, run_id: &str, started_at: 
     let mut distinct = activations.clone();
     distinct.dedup();
     RunRow {
-        run_id: run_id.to_string(),
+        run_id: settings.run_id(backend),
         started_at,
         name: settings.name.clone(),
         config: settings
@@ -173,8 +221,8 @@ fn base_row(settings: &Settings, selected: &Selected, run_id: &str, started_at: 
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         dataset: settings.data.dataset.to_string(),
-        backend: selected.backend.to_string(),
-        device: selected.description.clone(),
+        backend: backend.to_string(),
+        device: device.to_string(),
         hidden: settings
             .model
             .hidden
@@ -271,7 +319,7 @@ pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
