@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend::BackendName;
 use crate::choice::Choice;
+use crate::experiment::Shard;
 
 /// Train and compare small neural networks on MNIST with burn.
 ///
@@ -36,6 +37,58 @@ pub enum Command {
         /// Print only errors and the final summary line.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Run an experiment's grid of configs: resumable, parallel, shardable.
+    ///
+    /// Points whose run_id already has a row with status ok or diverged in the results file are
+    /// skipped, so rerunning the same command after a crash completes the rest. Each point runs
+    /// in its own process. Prints a summary; exits 1 if a run failed.
+    Sweep {
+        /// The experiment file, e.g. experiments/ci.toml.
+        experiment: PathBuf,
+        /// List the points (run_id, name, what varies, done or pending) and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run N points at once, each in its own process, the CPU threads split between them.
+        #[arg(long, short, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
+        /// Run only the K-th of N disjoint slices of the points (default: from a Slurm job
+        /// array's SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT or _MIN/_MAX, else all).
+        #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+        shard: Option<Shard>,
+        /// Also rerun points whose last row says failed.
+        #[arg(long)]
+        retry_failed: bool,
+        /// Rerun every point, even those already recorded.
+        #[arg(long)]
+        force: bool,
+        /// Start no new point after the first failure.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Exit 1 unless every point of the sweep (or shard) ends with status ok.
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Merge results files from several shards into one: one row per run_id, header checked.
+    Merge {
+        /// runs.csv files (or epochs.csv files) to merge, in order.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// The merged file to write.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Run one point of an experiment (what `harness sweep` starts in each worker process).
+    #[command(hide = true)]
+    Worker {
+        experiment: PathBuf,
+        index: usize,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        force: bool,
     },
     /// Validate config files: print the resolved settings and parameter count; train nothing.
     Check {
@@ -74,4 +127,8 @@ impl Overrides {
 
 fn parse_backend(value: &str) -> Result<BackendName, String> {
     BackendName::parse(value)
+}
+
+fn parse_shard(value: &str) -> Result<Shard, String> {
+    Shard::parse(value)
 }

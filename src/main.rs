@@ -7,10 +7,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use harness::cli::{Cli, Command};
-use harness::config;
+use harness::config::{self, Override};
 use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message};
+use harness::experiment::Experiment;
 use harness::results::Status;
 use harness::run::{self, Progress, thousands};
+use harness::{merge, sweep};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -81,6 +83,51 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
                 exit::FAILED
             })
         }
+        Command::Sweep {
+            experiment,
+            dry_run,
+            jobs,
+            shard,
+            retry_failed,
+            force,
+            fail_fast,
+            strict,
+            overrides,
+        } => {
+            let set = overrides.assignments();
+            let experiment = Experiment::load(&experiment, &parse_overrides(&set)?)?;
+            let options = sweep::Options {
+                jobs: usize::from(jobs),
+                shard,
+                dry_run,
+                retry_failed,
+                force,
+                fail_fast,
+                strict,
+                set,
+            };
+            sweep::sweep(&experiment, &options)
+        }
+        Command::Merge { inputs, output } => {
+            let merged = merge::merge(&inputs, &output)?;
+            println!(
+                "{}: {} rows from {} files ({} repeated rows dropped)",
+                output.display(),
+                merged.written,
+                inputs.len(),
+                merged.read - merged.written
+            );
+            Ok(exit::OK)
+        }
+        Command::Worker {
+            experiment: path,
+            index,
+            set,
+            force,
+        } => {
+            let experiment = Experiment::load(&path, &parse_overrides(&set)?)?;
+            sweep::worker(&path, index, &experiment, force)
+        }
         Command::Check { configs, overrides } => {
             for path in configs {
                 let settings = config::load(&path, &overrides.assignments())?;
@@ -103,4 +150,8 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+fn parse_overrides(set: &[String]) -> anyhow::Result<Vec<Override>> {
+    set.iter().map(|s| Override::parse(s)).collect()
 }

@@ -1,0 +1,387 @@
+//! `harness sweep`: run an experiment's points, resumably, in parallel worker processes.
+//!
+//! Each point runs in its own `harness` process (a crash or an out-of-memory kill of one run
+//! cannot take the others down), with the CPU threads split between the jobs. A point whose
+//! run_id already has a row with status ok or diverged is skipped, so rerunning the same command
+//! after a crash completes the rest. Workers append their own rows under the file lock; the
+//! parent writes a `failed` row for a worker that died without one.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::error::exit;
+use crate::experiment::{Experiment, Point, Shard};
+use crate::results::{self, RunRow, Status};
+use crate::run::{self, Record};
+
+/// How to run a sweep; the command-line flags of `harness sweep`.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Worker processes at once.
+    pub jobs: usize,
+    /// Only this slice of the points (else the Slurm array task's, else all).
+    pub shard: Option<Shard>,
+    pub dry_run: bool,
+    /// Rerun points whose row says failed.
+    pub retry_failed: bool,
+    /// Rerun every point.
+    pub force: bool,
+    /// Start no new point after the first failure.
+    pub fail_fast: bool,
+    /// Exit 1 unless every point of the shard ends ok.
+    pub strict: bool,
+    /// `--set` arguments, passed on to every worker.
+    pub set: Vec<String>,
+}
+
+/// Where a point stands before the sweep runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Done(Status),
+    Pending,
+}
+
+/// Runs (or with `dry_run`, lists) the points of an experiment; returns the exit code.
+pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
+    let started = Instant::now();
+    let shard = match options.shard {
+        Some(shard) => Some(shard),
+        None => {
+            Shard::from_slurm(|name| std::env::var(name).ok()).map_err(crate::error::user_error)?
+        }
+    };
+    let points: Vec<&Point> = experiment
+        .points()
+        .iter()
+        .filter(|point| shard.is_none_or(|shard| shard.contains(point.index)))
+        .collect();
+    let total = experiment.points().len();
+    match shard {
+        Some(shard) => println!(
+            "{}: shard {}/{}: {} of {total} points",
+            experiment.path.display(),
+            shard.index,
+            shard.count,
+            points.len()
+        ),
+        None => println!("{}: {total} points", experiment.path.display()),
+    }
+
+    let states = recorded_states(&points)?;
+    let todo: Vec<&Point> = points
+        .iter()
+        .copied()
+        .filter(|point| match states[&point.run_id] {
+            _ if options.force => true,
+            State::Pending => true,
+            State::Done(Status::Failed) => options.retry_failed,
+            State::Done(_) => false,
+        })
+        .collect();
+
+    if options.dry_run {
+        print_table(&points, &states);
+        println!(
+            "{} points, {} to run, {} done",
+            points.len(),
+            todo.len(),
+            points.len() - todo.len()
+        );
+        return Ok(exit::OK);
+    }
+
+    let failed_now = run_workers(experiment, &todo, options)?;
+
+    // Tally from the results files: they are the record, whatever the workers printed.
+    let after = recorded_states(&points)?;
+    let count = |status: Status| {
+        points
+            .iter()
+            .filter(|p| after[&p.run_id] == State::Done(status))
+            .count()
+    };
+    let (ok, diverged, failed) = (
+        count(Status::Ok),
+        count(Status::Diverged),
+        count(Status::Failed),
+    );
+    println!(
+        "sweep {}: {ok} ok, {diverged} diverged, {failed} failed, {} skipped, {} not run; {:.1} s",
+        experiment.path.display(),
+        points.len() - todo.len(),
+        points
+            .iter()
+            .filter(|p| after[&p.run_id] == State::Pending)
+            .count(),
+        started.elapsed().as_secs_f64()
+    );
+    let all_ok = ok == points.len();
+    Ok(if failed_now > 0 || (options.strict && !all_ok) {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// The state of each point from the rows already in its runs file.
+fn recorded_states(points: &[&Point]) -> Result<HashMap<String, State>> {
+    let mut rows_by_file: HashMap<PathBuf, Vec<RunRow>> = HashMap::new();
+    let mut states = HashMap::new();
+    for point in points {
+        let path = &point.settings.output.runs;
+        if !rows_by_file.contains_key(path) {
+            results::check_header::<RunRow>(path)?;
+            let rows = if path.exists() {
+                results::read(path)?
+            } else {
+                Vec::new()
+            };
+            rows_by_file.insert(path.clone(), rows);
+        }
+        let statuses = rows_by_file[path]
+            .iter()
+            .filter(|row| row.run_id == point.run_id);
+        // Any ok or diverged row means done; failed only if every attempt failed.
+        let state = statuses.fold(State::Pending, |state, row| match (state, row.status) {
+            (State::Done(Status::Ok | Status::Diverged), _) => state,
+            (_, status) => State::Done(status),
+        });
+        states.insert(point.run_id.clone(), state);
+    }
+    Ok(states)
+}
+
+fn print_table(points: &[&Point], states: &HashMap<String, State>) {
+    let name_width = points
+        .iter()
+        .map(|p| p.settings.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:>5}  {:12}  {:name_width$}  {:9}  varies",
+        "point", "run_id", "name", "state"
+    );
+    for point in points {
+        let state = match states[&point.run_id] {
+            State::Pending => "pending".to_string(),
+            State::Done(status) => format!("{status:?}").to_lowercase(),
+        };
+        let varies: Vec<String> = point
+            .varies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!(
+            "{:>5}  {:12}  {:name_width$}  {:9}  {}",
+            point.index + 1,
+            point.run_id,
+            point.settings.name,
+            state,
+            varies.join(" ")
+        );
+    }
+}
+
+/// What a worker process reported.
+struct Finished {
+    index: usize,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    seconds: f64,
+}
+
+/// Runs `todo` in `options.jobs` worker processes; returns how many failed.
+fn run_workers(experiment: &Experiment, todo: &[&Point], options: &Options) -> Result<usize> {
+    let jobs = options.jobs.max(1).min(todo.len().max(1));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads_per_job = (threads / jobs).max(1);
+    if !todo.is_empty() {
+        println!(
+            "running {} points, {jobs} at a time, {threads_per_job} CPU thread{} each",
+            todo.len(),
+            if threads_per_job == 1 { "" } else { "s" }
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find the harness executable")?;
+    let queue: Arc<Mutex<VecDeque<usize>>> =
+        Arc::new(Mutex::new(todo.iter().map(|p| p.index).collect()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sender, receiver) = mpsc::channel::<Finished>();
+
+    let mut failed = 0;
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..jobs {
+            let (queue, stop, sender) = (queue.clone(), stop.clone(), sender.clone());
+            let exe = exe.clone();
+            scope.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let Some(index) = queue.lock().expect("queue lock").pop_front() else {
+                        break;
+                    };
+                    let started = Instant::now();
+                    let mut command = Command::new(&exe);
+                    command
+                        .arg("worker")
+                        .arg(&experiment.path)
+                        .arg(index.to_string())
+                        .args(options.set.iter().flat_map(|s| ["--set", s.as_str()]));
+                    if options.force {
+                        command.arg("--force");
+                    }
+                    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+                        command.env("RAYON_NUM_THREADS", threads_per_job.to_string());
+                    }
+                    let finished = match command.output() {
+                        Ok(output) => Finished {
+                            index,
+                            code: output.status.code(),
+                            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+                            stderr: describe_exit(&output.status, &output.stderr),
+                            seconds: started.elapsed().as_secs_f64(),
+                        },
+                        Err(e) => Finished {
+                            index,
+                            code: None,
+                            stdout: String::new(),
+                            stderr: format!("cannot start worker: {e}"),
+                            seconds: 0.0,
+                        },
+                    };
+                    if sender.send(finished).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+
+        let points = experiment.points();
+        for (done, finished) in receiver.iter().enumerate() {
+            let point = &points[finished.index];
+            let progress = format!(
+                "[{}/{}] {} ({})",
+                done + 1,
+                todo.len(),
+                point.settings.name,
+                point.run_id
+            );
+            let summary = finished
+                .stdout
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string();
+            let reason = || {
+                let stderr = finished.stderr.trim();
+                stderr
+                    .lines()
+                    .last()
+                    .unwrap_or("no output")
+                    .trim_start_matches("error: ")
+                    .to_string()
+            };
+            match finished.code.and_then(|code| u8::try_from(code).ok()) {
+                Some(exit::OK | WORKER_DIVERGED) => println!("{progress}: {summary}"),
+                code => {
+                    failed += 1;
+                    println!(
+                        "{progress}: FAILED after {:.1} s: {}",
+                        finished.seconds,
+                        reason()
+                    );
+                    if code != Some(WORKER_FAILED) {
+                        // The worker died without writing its row: write it for it.
+                        let row = run::failed_row(&point.settings, &reason());
+                        run::save_rows(&point.settings, &row, &[], Record::Always)?;
+                    }
+                    if options.fail_fast {
+                        stop.store(true, Ordering::SeqCst);
+                        println!("--fail-fast: starting no more points");
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(failed)
+}
+
+/// The worker's stderr, plus how it ended if a signal killed it.
+fn describe_exit(status: &std::process::ExitStatus, stderr: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(stderr).into_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            text.push_str(&format!(
+                "\nworker killed by signal {signal} (out of memory, or killed)"
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = status;
+    text
+}
+
+/// Exit code of a worker whose run diverged (its row is written).
+const WORKER_DIVERGED: u8 = 11;
+/// Exit code of a worker whose run failed after it started (its row is written).
+const WORKER_FAILED: u8 = 12;
+
+/// `harness worker EXPERIMENT INDEX`: runs one point (what the sweep's worker processes do).
+pub fn worker(path: &Path, index: usize, experiment: &Experiment, force: bool) -> Result<u8> {
+    let point = experiment.points().get(index).ok_or_else(|| {
+        crate::error::user_error(format!("{} has no point {index}", path.display()))
+    })?;
+    exit_with_parent();
+    let record = if force { Record::Always } else { Record::IfNew };
+    let report = run::run(&point.settings, run::Progress::Quiet, record)?;
+    let row = &report.row;
+    let note = if report.appended {
+        ""
+    } else {
+        " (already recorded by another process)"
+    };
+    match row.status {
+        Status::Ok => {
+            println!(
+                "ok, test accuracy {:.4}, {:.1} s{note}",
+                row.test_accuracy, row.total_seconds
+            );
+            Ok(exit::OK)
+        }
+        Status::Diverged => {
+            println!("DIVERGED, test accuracy {:.4}{note}", row.test_accuracy);
+            Ok(WORKER_DIVERGED)
+        }
+        Status::Failed => {
+            eprintln!("error: {}", row.error);
+            Ok(WORKER_FAILED)
+        }
+    }
+}
+
+/// Ends this worker when the sweep that started it dies (SIGKILL leaves workers orphaned):
+/// its point is then rerun by the next sweep, and a finished orphan never records a point twice.
+fn exit_with_parent() {
+    #[cfg(unix)]
+    {
+        let parent = std::os::unix::process::parent_id();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                if std::os::unix::process::parent_id() != parent {
+                    std::process::exit(i32::from(exit::FAILED));
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,342 @@
+//! `harness sweep` and `harness merge` with the real binary: resume after SIGKILL, shards,
+//! concurrent appends, divergence and failures recorded, merging shard files.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Workdir, csv_rows, repo};
+
+/// An experiment of `seeds` quick points (about half a second each).
+fn experiment(work: &Workdir, name: &str, extra_grid: &str, seeds: usize) -> String {
+    let seeds: Vec<String> = (1..=seeds).map(|s| s.to_string()).collect();
+    work.write(
+        name,
+        &format!(
+            "[base]\ndata.dir = \"{}\"\ndata.train_limit = 20000\nmodel.hidden = [32]\n\
+             model.activation = \"relu\"\nmodel.output = \"softmax\"\ntrain.epochs = 1\n\
+             train.batch_size = 32\ntrain.loss = \"cross_entropy\"\ntrain.optimizer = \"adam\"\n\
+             train.learning_rate = 1e-3\n[grid]\nseed = [{}]\n{extra_grid}",
+            repo().join("data/mnist").display(),
+            seeds.join(", ")
+        ),
+    );
+    name.to_string()
+}
+
+fn runs(work: &Workdir, file: &str) -> Vec<std::collections::HashMap<String, String>> {
+    csv_rows(&work.path().join(file))
+}
+
+/// The run_ids a dry run lists.
+fn dry_run_ids(work: &Workdir, experiment: &str) -> BTreeSet<String> {
+    let run = work.harness(&["sweep", experiment, "--dry-run"]);
+    run.expect_code(0);
+    run.stdout()
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            fields.next()?.parse::<usize>().ok()?;
+            let id = fields.next()?;
+            (id.len() == 12 && id.chars().all(|c| c.is_ascii_hexdigit())).then(|| id.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_then_rerun_gives_exactly_one_row_per_point() {
+    let work = Workdir::new();
+    let experiment = experiment(&work, "kill.toml", "", 8);
+    let runs_csv = work.path().join("results/runs.csv");
+    let mut sweep = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["sweep", &experiment])
+        .current_dir(work.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::read_to_string(&runs_csv).map_or(0, |text| text.lines().count()) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no rows after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sweep.kill().unwrap(); // SIGKILL
+    sweep.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1500)); // let an orphaned worker notice and stop
+    let before: BTreeMap<String, String> = runs(&work, "results/runs.csv")
+        .into_iter()
+        .map(|row| (row["run_id"].clone(), row["started_at"].clone()))
+        .collect();
+    assert!(before.len() >= 2 && before.len() < 8, "{before:?}");
+
+    let rerun = work.harness(&["sweep", &experiment]);
+    rerun.expect_code(0);
+    assert!(
+        rerun
+            .stdout()
+            .contains(&format!("{} skipped", before.len())),
+        "{}",
+        rerun.describe()
+    );
+    let text = std::fs::read_to_string(&runs_csv).unwrap();
+    assert!(text.ends_with('\n'), "partial last line");
+    let after = runs(&work, "results/runs.csv");
+    let ids: BTreeSet<String> = after.iter().map(|row| row["run_id"].clone()).collect();
+    assert_eq!(after.len(), 8, "one row per point: {after:?}");
+    assert_eq!(ids, dry_run_ids(&work, &experiment));
+    for row in &after {
+        assert_eq!(row["status"], "ok");
+        if let Some(started_at) = before.get(&row["run_id"]) {
+            assert_eq!(
+                &row["started_at"], started_at,
+                "point {} was rerun",
+                row["run_id"]
+            );
+        }
+    }
+}
+
+#[test]
+fn three_shards_merge_into_the_whole_sweep() {
+    let work = Workdir::new();
+    let experiment = experiment(&work, "shards.toml", "\"model.hidden\" = [[8], [16]]\n", 4);
+    let all = dry_run_ids(&work, &experiment);
+    assert_eq!(all.len(), 8);
+    let mut seen = BTreeSet::new();
+    for k in 1..=3 {
+        let runs_file = format!("--set=output.runs=shard{k}.csv");
+        let run = work.harness(&[
+            "sweep",
+            &experiment,
+            "--shard",
+            &format!("{k}/3"),
+            &runs_file,
+            "--quiet-not-a-flag",
+        ]);
+        assert_eq!(
+            run.code(),
+            Some(2),
+            "unknown flag must be a usage error\n{}",
+            run.describe()
+        );
+        let run = work.harness(&[
+            "sweep",
+            &experiment,
+            "--shard",
+            &format!("{k}/3"),
+            &runs_file,
+        ]);
+        run.expect_code(0);
+        assert!(
+            run.stdout().contains(&format!("shard {k}/3")),
+            "{}",
+            run.describe()
+        );
+        for row in runs(&work, &format!("shard{k}.csv")) {
+            assert!(
+                seen.insert(row["run_id"].clone()),
+                "{} in two shards",
+                row["run_id"]
+            );
+        }
+    }
+    assert_eq!(seen, all);
+    let merged = work.harness(&[
+        "merge",
+        "shard1.csv",
+        "shard2.csv",
+        "shard3.csv",
+        "-o",
+        "all.csv",
+    ]);
+    merged.expect_code(0);
+    let rows = runs(&work, "all.csv");
+    let ids: BTreeSet<String> = rows.iter().map(|row| row["run_id"].clone()).collect();
+    assert_eq!((rows.len(), ids), (8, all));
+}
+
+#[test]
+fn slurm_array_variables_pick_the_shard() {
+    let work = Workdir::new();
+    let experiment = experiment(&work, "slurm.toml", "", 5);
+    let run = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["sweep", &experiment, "--dry-run"])
+        .current_dir(work.path())
+        .env("SLURM_ARRAY_TASK_ID", "2")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .env("SLURM_ARRAY_TASK_MAX", "2")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    assert!(stdout.contains("shard 2/2: 2 of 5 points"), "{stdout}");
+    assert!(stdout.contains("2 points, 2 to run"), "{stdout}");
+}
+
+#[test]
+fn a_diverging_point_is_recorded_and_the_sweep_goes_on() {
+    let work = Workdir::new();
+    let experiment = experiment(
+        &work,
+        "lr.toml",
+        "\"train.learning_rate\" = [1e-3, 1000]\n",
+        2,
+    );
+    let run = work.harness(&["sweep", &experiment, "--jobs", "2"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout().contains("2 ok, 2 diverged, 0 failed"),
+        "{}",
+        run.describe()
+    );
+    let rows = runs(&work, "results/runs.csv");
+    for row in &rows {
+        let expected = if row["learning_rate"] == "1000.0" {
+            "diverged"
+        } else {
+            "ok"
+        };
+        assert_eq!(row["status"], expected, "{row:?}");
+    }
+    // Diverged is a result: a rerun skips it; --strict still reports it.
+    let strict = work.harness(&["sweep", &experiment, "--strict"]);
+    strict.expect_code(1);
+    assert!(
+        strict.stdout().contains("4 skipped"),
+        "{}",
+        strict.describe()
+    );
+}
+
+#[test]
+fn a_failing_point_gets_a_failed_row_and_retry_failed_reruns_it() {
+    let work = Workdir::new();
+    let experiment = experiment(&work, "fail.toml", "backend = [\"flex\", \"wgpu\"]\n", 1);
+    let no_gpu = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(args)
+            .current_dir(work.path())
+            .env("VK_ICD_FILENAMES", "/nonexistent.json")
+            .env("VK_DRIVER_FILES", "/nonexistent.json")
+            .output()
+            .unwrap()
+    };
+    let run = no_gpu(&["sweep", &experiment]);
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("1 ok, 0 diverged, 1 failed"), "{stdout}");
+    let rows = runs(&work, "results/runs.csv");
+    let failed: Vec<_> = rows
+        .iter()
+        .filter(|row| row["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{rows:?}");
+    assert_eq!(failed[0]["backend"], "wgpu");
+    assert!(
+        failed[0]["error"].contains("no Vulkan, Metal or DX12 adapter"),
+        "{rows:?}"
+    );
+
+    // A plain rerun leaves the failed point alone; --retry-failed tries it again.
+    let rerun = no_gpu(&["sweep", &experiment]);
+    assert!(String::from_utf8_lossy(&rerun.stdout).contains("2 skipped"));
+    let retry = no_gpu(&["sweep", &experiment, "--retry-failed"]);
+    assert!(String::from_utf8_lossy(&retry.stdout).contains("running 1 points"));
+    assert_eq!(runs(&work, "results/runs.csv").len(), 3);
+}
+
+#[test]
+fn merge_rejects_conflicts_and_foreign_headers() {
+    let work = Workdir::new();
+    let experiment = experiment(&work, "m.toml", "", 2);
+    work.harness(&["sweep", &experiment, "--set", "output.runs=a.csv"])
+        .expect_code(0);
+    // The same file twice: identical rows are kept once.
+    let twice = work.harness(&["merge", "a.csv", "a.csv", "-o", "twice.csv"]);
+    twice.expect_code(0);
+    assert_eq!(runs(&work, "twice.csv").len(), 2);
+
+    // A row with the same run_id and another accuracy conflicts.
+    let text = std::fs::read_to_string(work.path().join("a.csv")).unwrap();
+    let first = runs(&work, "a.csv")[0].clone();
+    let changed = text.replacen(&first["test_accuracy"], "0.1234", 1);
+    work.write("b.csv", &changed);
+    let conflict = work.harness(&["merge", "a.csv", "b.csv", "-o", "c.csv"]);
+    conflict
+        .expect_code(2)
+        .expect_stderr(&[&first["run_id"], "different results"]);
+    assert!(!work.path().join("c.csv").exists());
+
+    work.write("foreign.csv", "id,accuracy\nx,0.5\n");
+    let foreign = work.harness(&["merge", "a.csv", "foreign.csv", "-o", "d.csv"]);
+    foreign
+        .expect_code(2)
+        .expect_stderr(&["foreign.csv has a different header"]);
+}
+
+/// Appends 25 rows from this process when started as a writer by the test below.
+fn append_as_writer(path: &Path, writer: usize) {
+    for i in 0..25 {
+        let row = harness::results::EpochRow {
+            run_id: format!("writer{writer}-row{i}-{}", "x".repeat(200)),
+            epoch: i,
+            ..Default::default()
+        };
+        harness::results::append(path, &[row]).unwrap();
+    }
+}
+
+#[test]
+fn four_processes_appending_25_rows_each_give_100_whole_rows() {
+    if let (Ok(path), Ok(writer)) = (
+        std::env::var("APPEND_TEST_FILE"),
+        std::env::var("APPEND_TEST_WRITER"),
+    ) {
+        append_as_writer(Path::new(&path), writer.parse().unwrap());
+        return;
+    }
+    let work = Workdir::new();
+    let path = work.path().join("shared.csv");
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "four_processes_appending_25_rows_each_give_100_whole_rows",
+                    "--nocapture",
+                ])
+                .env("APPEND_TEST_FILE", &path)
+                .env("APPEND_TEST_WRITER", writer.to_string())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut writer in writers {
+        assert!(writer.wait().unwrap().success());
+    }
+    let rows: Vec<harness::results::EpochRow> = harness::results::read(&path).unwrap();
+    assert_eq!(rows.len(), 100);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|line| line.starts_with("run_id,"))
+            .count(),
+        1,
+        "one header"
+    );
+    for writer in 0..4 {
+        let mine: Vec<usize> = rows
+            .iter()
+            .filter(|row| row.run_id.starts_with(&format!("writer{writer}-")))
+            .map(|row| row.epoch)
+            .collect();
+        assert_eq!(mine, (0..25).collect::<Vec<_>>(), "writer {writer}'s rows");
+    }
+}
