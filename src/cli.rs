@@ -80,6 +80,31 @@ pub enum Command {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Measure training speed on a fixed matrix of configs (see BENCHMARKS.md).
+    ///
+    /// Prints, per config and backend: seconds per epoch (median of the measured epochs after
+    /// one warm-up epoch, training steps only), samples per second, achieved GFLOP/s and its
+    /// fraction of the backend's measured peak. `faithful` is configs/sigmoid_16x16.toml end to
+    /// end. Numbers vary with the machine's load: compare rows of one run, not across runs.
+    Bench {
+        /// Configs to run, comma-separated: sigmoid_b10, relu_b64, wide128_b128, wide800_b128,
+        /// faithful.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "sigmoid_b10,relu_b64,wide128_b128,wide800_b128,faithful"
+        )]
+        configs: Vec<String>,
+        /// Backends to run them on, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "cpu", value_parser = parse_backend)]
+        backends: Vec<BackendName>,
+        /// Measured epochs per config, after one warm-up epoch.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+        epochs: u16,
+        /// One JSON object per row instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one point of an experiment (what `harness sweep` starts in each worker process).
     #[command(hide = true)]
     Worker {

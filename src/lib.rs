@@ -6,6 +6,7 @@
 //! [`run`] ties those steps together for the `harness run` command.
 
 pub mod backend;
+pub mod bench;
 pub mod choice;
 pub mod cli;
 pub mod config;

@@ -12,7 +12,7 @@ use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message
 use harness::experiment::Experiment;
 use harness::results::Status;
 use harness::run::{self, Progress, thousands};
-use harness::{merge, sweep};
+use harness::{bench, merge, sweep};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -127,6 +127,21 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let experiment = Experiment::load(&path, &parse_overrides(&set)?)?;
             sweep::worker(&path, index, &experiment, force)
+        }
+        Command::Bench {
+            configs,
+            backends,
+            epochs,
+            json,
+        } => {
+            let options = bench::Options {
+                configs,
+                backends,
+                epochs: usize::from(epochs),
+                json,
+            };
+            bench::bench(&options)?;
+            Ok(exit::OK)
         }
         Command::Check { configs, overrides } => {
             for path in configs {

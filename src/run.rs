@@ -120,6 +120,15 @@ pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Re
         constant_shapes: selected.backend.needs_constant_shapes(),
     };
     let mut observer = Display::new(progress, settings.train.epochs);
+    if selected.backend == BackendName::Wgpu && progress != Progress::Quiet {
+        // cubecl compiles and autotunes kernels for each new tensor shape; it keeps the results
+        // in its cache folder (~/.cache/cubecl on Linux), so only a first run pays in full.
+        eprintln!(
+            "harness: wgpu compiles and tunes its kernels during the first steps (up to a \
+             minute); later runs of the same shapes reuse the cache in ~/.cache/cubecl"
+        );
+        observer.first_message = Some("tuning kernels".to_string());
+    }
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         train::train(&job, &selected.device, &mut observer)
     }))
@@ -332,6 +341,8 @@ struct Display {
     progress: Progress,
     epochs: usize,
     bar: Option<ProgressBar>,
+    /// Shown on the bar until the first loss is read (wgpu: "tuning kernels").
+    first_message: Option<String>,
 }
 
 impl Display {
@@ -340,6 +351,7 @@ impl Display {
             progress,
             epochs,
             bar: None,
+            first_message: None,
         }
     }
 
@@ -373,6 +385,7 @@ impl Observer for Display {
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64);
             if let Some(loss) = loss {
+                self.first_message = None;
                 bar.set_message(format!("loss {loss:.4}"));
             }
         }

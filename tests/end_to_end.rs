@@ -145,3 +145,30 @@ fn wgpu_run_trains_and_appends_one_row() {
     run.expect_code(0);
     assert_trained(&work, "wgpu", 0.90);
 }
+
+#[test]
+fn bench_prints_figures_as_json() {
+    let work = Workdir::new();
+    let run = work.harness(&["bench", "--configs", "relu_b64", "--epochs", "1", "--json"]);
+    run.expect_code(0);
+    let stdout = run.stdout();
+    let lines: Vec<&str> = stdout.lines().map(str::trim).filter(|l| l.starts_with('{')).collect();
+    assert_eq!(lines.len(), 1, "{}", run.describe());
+    let figure: std::collections::HashMap<String, serde_json::Value> =
+        serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(figure["config"], "relu_b64", "{stdout}");
+    assert_eq!(figure["params"], 13002);
+    assert_eq!(figure["batch_size"], 64);
+    for key in [
+        "seconds_per_epoch",
+        "samples_per_second",
+        "gflops",
+        "fraction_of_peak",
+    ] {
+        assert!(figure[key].as_f64().unwrap() > 0.0, "{key}: {stdout}");
+    }
+    let unknown = work.harness(&["bench", "--configs", "relu_b46"]);
+    unknown
+        .expect_code(2)
+        .expect_stderr(&["did you mean \"relu_b64\""]);
+}
