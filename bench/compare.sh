@@ -51,7 +51,7 @@ for _ in $(seq "$repetitions"); do
     if "$py" -c 'import torch' 2>/dev/null; then
       for threads in 1 2; do
         p=$(peer torch_mlp.py --hidden "$width" --activation relu --loss ce --optimizer adam --lr 1e-3 --batch-size 128 --epochs 3 --threads "$threads")
-        row "wide${width}_b128" "PyTorch, $threads threads" "$h" "$p"
+        row "wide${width}_b128" "PyTorch, $threads thread(s)" "$h" "$p"
       done
     else
       echo "| wide${width}_b128 | $h | PyTorch not installed | - | - |"

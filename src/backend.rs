@@ -110,7 +110,7 @@ pub fn select(name: BackendName) -> Result<Selected> {
 }
 
 /// The CPU as the results row describes it.
-#[allow(dead_code)] // unused in a wgpu-only build
+#[cfg(any(feature = "flex", feature = "ndarray"))]
 fn cpu_description() -> String {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("cpu ({threads} threads)")

@@ -152,7 +152,11 @@ fn bench_prints_figures_as_json() {
     let run = work.harness(&["bench", "--configs", "relu_b64", "--epochs", "1", "--json"]);
     run.expect_code(0);
     let stdout = run.stdout();
-    let lines: Vec<&str> = stdout.lines().map(str::trim).filter(|l| l.starts_with('{')).collect();
+    let lines: Vec<&str> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('{'))
+        .collect();
     assert_eq!(lines.len(), 1, "{}", run.describe());
     let figure: std::collections::HashMap<String, serde_json::Value> =
         serde_json::from_str(lines[0]).unwrap();
