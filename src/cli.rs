@@ -88,7 +88,7 @@ pub enum Command {
     /// end. Numbers vary with the machine's load: compare rows of one run, not across runs.
     Bench {
         /// Configs to run, comma-separated: sigmoid_b10, relu_b64, wide128_b128, wide800_b128,
-        /// faithful.
+        /// faithful, and gpu1024_b1024 (784-1024-1024-10 at batch 1024, for GPUs).
         #[arg(
             long,
             value_delimiter = ',',
