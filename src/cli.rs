@@ -80,6 +80,21 @@ pub enum Command {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Summarise a runs file as a Markdown table, grouped over seeds, best accuracy first.
+    ///
+    /// Each group (by default: every setting but the seed) shows its number of ok runs, the mean
+    /// and sample standard deviation of test accuracy, the parameter count and the mean run time.
+    Report {
+        /// The runs file.
+        #[arg(default_value = "results/runs.csv")]
+        runs: PathBuf,
+        /// Columns to group by, comma-separated, e.g. hidden,activation.
+        #[arg(long, value_delimiter = ',', default_value = crate::report::DEFAULT_GROUP_BY)]
+        group_by: Vec<String>,
+        /// Write the table to this file instead of printing it.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Measure training speed on a fixed matrix of configs (see BENCHMARKS.md).
     ///
     /// Prints, per config and backend: seconds per epoch (median of the measured epochs after

@@ -12,7 +12,7 @@ use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message
 use harness::experiment::Experiment;
 use harness::results::Status;
 use harness::run::{self, Progress, thousands};
-use harness::{bench, merge, sweep};
+use harness::{bench, merge, report, sweep};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -127,6 +127,22 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let experiment = Experiment::load(&path, &parse_overrides(&set)?)?;
             sweep::worker(&path, index, &experiment, force)
+        }
+        Command::Report {
+            runs,
+            group_by,
+            output,
+        } => {
+            let table = report::markdown(&runs, &group_by)?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, &table)
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                    println!("report written to {}", path.display());
+                }
+                None => print!("{table}"),
+            }
+            Ok(exit::OK)
         }
         Command::Bench {
             configs,
