@@ -80,6 +80,28 @@ pub enum Command {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Draw charts of a runs file as SVG and PNG: accuracy against parameters and against
+    /// training time (one series per activation), and learning curves from the epochs file.
+    Plot {
+        /// The runs file.
+        #[arg(default_value = "results/runs.csv")]
+        runs: PathBuf,
+        /// The epochs file (default: epochs.csv beside the runs file).
+        #[arg(long)]
+        epochs: Option<PathBuf>,
+        /// Folder for the charts.
+        #[arg(long, short, default_value = "results/plots")]
+        output: PathBuf,
+        /// Image size in pixels, WIDTHxHEIGHT.
+        #[arg(long, default_value = "800x600", value_parser = parse_size)]
+        size: (u32, u32),
+        /// Learning curves of these run ids, comma-separated (default: the first 8 ok runs).
+        #[arg(long = "runs", value_delimiter = ',', value_name = "ID,ID")]
+        run_ids: Vec<String>,
+        /// Learning curves of the runs whose column has this value, e.g. activation=relu.
+        #[arg(long, value_name = "COLUMN=VALUE", value_parser = parse_filter)]
+        filter: Vec<(String, String)>,
+    },
     /// Summarise a runs file as a Markdown table, grouped over seeds, best accuracy first.
     ///
     /// Each group (by default: every setting but the seed) shows its number of ok runs, the mean
@@ -167,6 +189,23 @@ impl Overrides {
 
 fn parse_backend(value: &str) -> Result<BackendName, String> {
     BackendName::parse(value)
+}
+
+fn parse_size(value: &str) -> Result<(u32, u32), String> {
+    value
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .filter(|&(w, h): &(u32, u32)| (100..=10_000).contains(&w) && (100..=10_000).contains(&h))
+        .ok_or_else(|| {
+            format!("\"{value}\" is not a size WIDTHxHEIGHT between 100 and 10000, e.g. 800x600")
+        })
+}
+
+fn parse_filter(value: &str) -> Result<(String, String), String> {
+    value
+        .split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .ok_or_else(|| format!("\"{value}\" is not COLUMN=VALUE, e.g. activation=relu"))
 }
 
 fn parse_shard(value: &str) -> Result<Shard, String> {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod experiment;
 pub mod merge;
 pub mod model;
+pub mod plot;
 pub mod report;
 pub mod results;
 pub mod run;

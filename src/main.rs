@@ -12,7 +12,7 @@ use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message
 use harness::experiment::Experiment;
 use harness::results::Status;
 use harness::run::{self, Progress, thousands};
-use harness::{bench, merge, report, sweep};
+use harness::{bench, merge, plot, report, sweep};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -127,6 +127,25 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let experiment = Experiment::load(&path, &parse_overrides(&set)?)?;
             sweep::worker(&path, index, &experiment, force)
+        }
+        Command::Plot {
+            runs,
+            epochs,
+            output,
+            size,
+            run_ids,
+            filter,
+        } => {
+            let epochs = epochs.unwrap_or_else(|| runs.with_file_name("epochs.csv"));
+            let selection = plot::Selection {
+                runs: run_ids,
+                filters: filter,
+            };
+            let written = plot::plot(&runs, &epochs, &output, size, &selection)?;
+            for file in written.files {
+                println!("{}", file.display());
+            }
+            Ok(exit::OK)
         }
         Command::Report {
             runs,
