@@ -158,7 +158,8 @@ fn choose(ok: &[RunRow], selection: &Selection) -> Result<Vec<RunRow>> {
             .iter()
             .all(|(key, value)| match &row[key] {
                 serde_json::Value::String(s) => s == value,
-                other => other.to_string() == *value,
+                serde_json::Value::Number(n) => value.parse::<f64>().ok() == n.as_f64(),
+                other => value.parse::<serde_json::Value>().ok().as_ref() == Some(other),
             })
     };
     let mut chosen: Vec<RunRow> = ok
