@@ -102,6 +102,22 @@ pub enum Command {
         #[arg(long, value_name = "COLUMN=VALUE", value_parser = parse_filter)]
         filter: Vec<(String, String)>,
     },
+    /// Look inside a trained network: the first layer's weights as 28x28 pictures (green
+    /// positive, red negative), deeper layers as heatmaps, and the confusion matrix on the
+    /// test set.
+    Inspect {
+        /// A run id from the runs file, or a model file results/models/<run_id>.bpk.
+        target: String,
+        /// The runs file holding the run's row (its architecture).
+        #[arg(long, default_value = "results/runs.csv")]
+        runs: PathBuf,
+        /// The folder of saved models.
+        #[arg(long, default_value = "results/models")]
+        models: PathBuf,
+        /// Output folder (default: results/inspect/<run_id>).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Summarise a runs file as a Markdown table, grouped over seeds, best accuracy first.
     ///
     /// Each group (by default: every setting but the seed) shows its number of ok runs, the mean

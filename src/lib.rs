@@ -13,6 +13,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod inspect;
 pub mod merge;
 pub mod model;
 pub mod plot;

@@ -2,6 +2,7 @@
 //! exit code (0 ok, 1 failed or diverged, 2 usage or config error).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,7 +13,7 @@ use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message
 use harness::experiment::Experiment;
 use harness::results::Status;
 use harness::run::{self, Progress, thousands};
-use harness::{bench, merge, plot, report, sweep};
+use harness::{bench, inspect, merge, plot, report, sweep};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -143,6 +144,20 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             };
             let written = plot::plot(&runs, &epochs, &output, size, &selection)?;
             for file in written.files {
+                println!("{}", file.display());
+            }
+            Ok(exit::OK)
+        }
+        Command::Inspect {
+            target,
+            runs,
+            models,
+            output,
+        } => {
+            let loaded = inspect::load(&target, &runs, &models)?;
+            let out =
+                output.unwrap_or_else(|| Path::new("results/inspect").join(&loaded.row.run_id));
+            for file in inspect::inspect(&loaded, &out)? {
                 println!("{}", file.display());
             }
             Ok(exit::OK)

@@ -51,10 +51,7 @@ pub fn plot(
     size: (u32, u32),
     selection: &Selection,
 ) -> Result<Written> {
-    FONT.call_once(|| {
-        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES)
-            .unwrap_or_else(|_| panic!("assets/fonts/DejaVuSans.ttf is a valid font"));
-    });
+    register_font();
     let runs: Vec<RunRow> = results::read(runs_csv)
         .map_err(|e| user_error(format!("{e:#} (expected a runs.csv written by harness)")))?;
     let ok: Vec<RunRow> = runs
@@ -129,9 +126,17 @@ pub fn plot(
     Ok(Written { files })
 }
 
+/// Makes the shipped DejaVu Sans the charts' "sans-serif" (once per process).
+pub(crate) fn register_font() {
+    FONT.call_once(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES)
+            .unwrap_or_else(|_| panic!("assets/fonts/DejaVuSans.ttf is a valid font"));
+    });
+}
+
 type Area<'a, DB> = DrawingArea<DB, Shift>;
 
-fn drawing<E: std::fmt::Debug>(error: E) -> anyhow::Error {
+pub(crate) fn drawing<E: std::fmt::Debug>(error: E) -> anyhow::Error {
     anyhow::anyhow!("drawing failed: {error:?}")
 }
 

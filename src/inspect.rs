@@ -1,0 +1,357 @@
+//! `harness inspect`: look inside a trained network.
+//!
+//! A run id (or a model file named after one) resolves to `results/models/<run_id>.bpk` and to its
+//! row in the runs file, which gives the architecture. Writes into the output folder:
+//! - `weights_layer1.png`: the video's picture, one 28x28 tile per first-layer neuron with its
+//!   784 weights, green for positive and red for negative, brightness by magnitude on each tile's
+//!   own scale (the tile's largest |weight| is full brightness, so weak neurons stay visible), the
+//!   bias written under each tile;
+//! - `weights_layer<k>.png` for deeper layers: the weight matrix as a heatmap, one row per
+//!   neuron of the layer, one column per input, in the same colours;
+//! - `confusion.csv` and `confusion.png`: true digit against predicted digit on the test set,
+//!   and `per_class.csv` with each digit's accuracy.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::prelude::*;
+use plotters::prelude::*;
+
+use crate::backend::{self, BackendName};
+use crate::choice::Choice;
+use crate::data::{self, DatasetName};
+use crate::error::{suggestion, user_error};
+use crate::model::{Activation, Init, Mlp, MlpConfig, OutputActivation};
+use crate::results::{self, RunRow};
+
+/// Pixels per weight in a first-layer tile.
+pub const TILE_SCALE: u32 = 4;
+/// Space around each tile, in pixels.
+pub const TILE_MARGIN: u32 = 8;
+/// Height of the text line under each tile (the bias).
+pub const TILE_LABEL: u32 = 20;
+
+/// A trained model and the row that describes it.
+pub struct Loaded {
+    pub row: RunRow,
+    pub model: Mlp,
+    pub device: Device,
+}
+
+/// Resolves a run id or a `<run_id>.bpk` path and loads the model on the CPU.
+pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
+    let as_path = Path::new(target);
+    let (run_id, model_file) = if target.ends_with(".bpk") {
+        let stem = as_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (stem, as_path.to_path_buf())
+    } else {
+        (target.to_string(), models.join(format!("{target}.bpk")))
+    };
+    let rows: Vec<RunRow> = results::read(runs_csv).map_err(|e| user_error(format!("{e:#}")))?;
+    let row = rows
+        .iter()
+        .rev()
+        .find(|row| row.run_id == run_id)
+        .cloned()
+        .ok_or_else(|| {
+            let mut ids: Vec<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
+            ids.sort_by(|a, b| {
+                strsim::jaro_winkler(&run_id, b).total_cmp(&strsim::jaro_winkler(&run_id, a))
+            });
+            ids.dedup();
+            user_error(format!(
+                "no run {run_id} in {}{}; nearest ids: {}",
+                runs_csv.display(),
+                suggestion(&run_id, ids.iter().copied()),
+                ids.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+    if !model_file.is_file() {
+        return Err(user_error(format!(
+            "no model file {} for run {run_id} (models are saved when a run ends ok with \
+             output.save_model = true)",
+            model_file.display()
+        )));
+    }
+    let config = architecture(&row)?;
+    let device = backend::select(BackendName::Cpu)?.device;
+    let model = config
+        .init(&device)
+        .try_load_file(&model_file)
+        .map_err(|e| {
+            user_error(format!(
+                "{} does not hold the {} network that {} describes for run {run_id}: {e:?}",
+                model_file.display(),
+                config
+                    .widths()
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join("-"),
+                runs_csv.display()
+            ))
+        })?;
+    Ok(Loaded { row, model, device })
+}
+
+/// The network a runs row describes.
+fn architecture(row: &RunRow) -> Result<MlpConfig> {
+    let bad = |what: String| user_error(format!("run {}: {what}", row.run_id));
+    let hidden: Vec<usize> = if row.hidden.is_empty() {
+        Vec::new()
+    } else {
+        row.hidden
+            .split('x')
+            .map(|w| {
+                w.parse().map_err(|_| {
+                    bad(format!(
+                        "hidden \"{}\" is not widths like 16x16",
+                        row.hidden
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    let names: Vec<&str> = row.activation.split(',').collect();
+    let activations = match names.len() {
+        1 => vec![Activation::parse(names[0]).map_err(bad)?; hidden.len()],
+        n if n == hidden.len() => names
+            .iter()
+            .map(|n| Activation::parse(n).map_err(bad))
+            .collect::<Result<_>>()?,
+        _ => {
+            return Err(bad(format!(
+                "activation \"{}\" does not fit hidden {}",
+                row.activation, row.hidden
+            )));
+        }
+    };
+    Ok(MlpConfig {
+        hidden,
+        activations,
+        output: OutputActivation::parse(&row.output).map_err(bad)?,
+        init: Init::Default,
+    })
+}
+
+/// Writes the pictures and the confusion matrix of a loaded model into `out`.
+pub fn inspect(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create folder {}", out.display()))?;
+    crate::plot::register_font();
+    let mut written = Vec::new();
+    for (index, layer) in loaded.model.layers.iter().enumerate() {
+        let weights = layer.weight.val(); // [inputs, outputs]
+        let [inputs, outputs] = weights.dims();
+        let values = floats(weights)?;
+        let bias = match &layer.bias {
+            Some(bias) => floats(bias.val())?,
+            None => vec![0.0; outputs],
+        };
+        let path = out.join(format!("weights_layer{}.png", index + 1));
+        if index == 0 {
+            weight_tiles(&values, &bias, outputs, &path)?;
+        } else {
+            weight_heatmap(&values, inputs, outputs, &path)?;
+        }
+        written.push(path);
+    }
+    written.extend(confusion(loaded, out)?);
+    Ok(written)
+}
+
+fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading weights: {e:?}"))
+}
+
+/// Green for positive, red for negative, brightness |v| / max.
+fn colour(value: f32, max: f32) -> RGBColor {
+    let level = if max > 0.0 {
+        (value.abs() / max).min(1.0)
+    } else {
+        0.0
+    };
+    let level = (255.0 * level).round() as u8;
+    if value >= 0.0 {
+        RGBColor(0, level, 0)
+    } else {
+        RGBColor(level, 0, 0)
+    }
+}
+
+/// The size of the first-layer picture for `neurons` tiles: `(width, height, columns)`.
+pub fn tiles_size(neurons: usize) -> (u32, u32, u32) {
+    let columns = (neurons as f64).sqrt().ceil().max(1.0) as u32;
+    let rows = (neurons as u32).div_ceil(columns);
+    let tile = 28 * TILE_SCALE;
+    (
+        columns * (tile + TILE_MARGIN) + TILE_MARGIN,
+        rows * (tile + TILE_MARGIN + TILE_LABEL) + TILE_MARGIN,
+        columns,
+    )
+}
+
+/// One 28x28 tile per neuron of the first layer (`values` is `[784, neurons]`, row-major).
+fn weight_tiles(values: &[f32], bias: &[f32], neurons: usize, path: &Path) -> Result<()> {
+    let (width, height, columns) = tiles_size(neurons);
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(crate::plot::drawing)?;
+    let tile = 28 * TILE_SCALE;
+    for neuron in 0..neurons {
+        let (column, row) = (neuron as u32 % columns, neuron as u32 / columns);
+        let x0 = (TILE_MARGIN + column * (tile + TILE_MARGIN)) as i32;
+        let y0 = (TILE_MARGIN + row * (tile + TILE_MARGIN + TILE_LABEL)) as i32;
+        let max = (0..784).fold(0f32, |m, pixel| {
+            m.max(values[pixel * neurons + neuron].abs())
+        });
+        for pixel in 0..784 {
+            let (px, py) = ((pixel % 28) as i32, (pixel / 28) as i32);
+            let value = values[pixel * neurons + neuron];
+            let scale = TILE_SCALE as i32;
+            let corner = (x0 + px * scale, y0 + py * scale);
+            let rect = Rectangle::new(
+                [corner, (corner.0 + scale, corner.1 + scale)],
+                colour(value, max).filled(),
+            );
+            root.draw(&rect).map_err(crate::plot::drawing)?;
+        }
+        let label = format!("bias {:+.2}", bias[neuron]);
+        root.draw(&Text::new(
+            label,
+            (x0, y0 + tile as i32 + 3),
+            ("sans-serif", 14),
+        ))
+        .map_err(crate::plot::drawing)?;
+    }
+    root.present().map_err(crate::plot::drawing)?;
+    Ok(())
+}
+
+/// A weight matrix `[inputs, outputs]` as cells: one row per neuron, one column per input.
+fn weight_heatmap(values: &[f32], inputs: usize, outputs: usize, path: &Path) -> Result<()> {
+    let cell = (600 / inputs.max(outputs)).clamp(2, 24) as i32;
+    let (width, height) = (
+        inputs as i32 * cell + 2 * TILE_MARGIN as i32,
+        outputs as i32 * cell + 2 * TILE_MARGIN as i32,
+    );
+    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let root = BitMapBackend::new(path, (width as u32, height as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(crate::plot::drawing)?;
+    let m = TILE_MARGIN as i32;
+    for input in 0..inputs {
+        for output in 0..outputs {
+            let corner = (m + input as i32 * cell, m + output as i32 * cell);
+            let rect = Rectangle::new(
+                [corner, (corner.0 + cell, corner.1 + cell)],
+                colour(values[input * outputs + output], max).filled(),
+            );
+            root.draw(&rect).map_err(crate::plot::drawing)?;
+        }
+    }
+    root.present().map_err(crate::plot::drawing)?;
+    Ok(())
+}
+
+/// The confusion matrix on the test set: CSV, per-class accuracy and a picture.
+fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
+    let dataset = DatasetName::parse(&loaded.row.dataset).unwrap_or(DatasetName::Mnist);
+    let test = data::load(dataset, None, None, None)?.test;
+    let mut counts = [[0usize; 10]; 10];
+    for start in (0..test.len()).step_by(10_000) {
+        let end = (start + 10_000).min(test.len());
+        let images = TensorData::new(
+            test.images[start * 784..end * 784].to_vec(),
+            [end - start, 784],
+        );
+        let logits = loaded
+            .model
+            .forward(Tensor::from_data(images, &loaded.device));
+        let predicted = logits
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
+        for (offset, &guess) in predicted.iter().enumerate() {
+            counts[usize::from(test.labels[start + offset])][guess as usize] += 1;
+        }
+    }
+    let mut csv = String::from("true\\predicted,0,1,2,3,4,5,6,7,8,9\n");
+    let mut per_class = String::from("digit,images,correct,accuracy\n");
+    for (digit, row) in counts.iter().enumerate() {
+        csv.push_str(&format!(
+            "{digit},{}\n",
+            row.map(|c| c.to_string()).join(",")
+        ));
+        let total: usize = row.iter().sum();
+        let accuracy = if total > 0 {
+            row[digit] as f64 / total as f64
+        } else {
+            0.0
+        };
+        per_class.push_str(&format!("{digit},{total},{},{accuracy:.4}\n", row[digit]));
+    }
+    let csv_path = out.join("confusion.csv");
+    let per_class_path = out.join("per_class.csv");
+    std::fs::write(&csv_path, csv)?;
+    std::fs::write(&per_class_path, per_class)?;
+
+    let png = out.join("confusion.png");
+    let cell = 48;
+    let side = 60 + 10 * cell + 20;
+    let root = BitMapBackend::new(&png, (side as u32, side as u32 + 30)).into_drawing_area();
+    root.fill(&WHITE).map_err(crate::plot::drawing)?;
+    root.draw(&Text::new(
+        "true digit (rows) against predicted digit (columns)",
+        (10, 8),
+        ("sans-serif", 16),
+    ))
+    .map_err(crate::plot::drawing)?;
+    for (t, row) in counts.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        for (p, &count) in row.iter().enumerate() {
+            let share = count as f64 / total;
+            let shade = 255 - (200.0 * share.sqrt()) as u8;
+            let colour = if t == p {
+                RGBColor(shade, 255, shade)
+            } else {
+                RGBColor(255, shade, shade)
+            };
+            let corner = (60 + p as i32 * cell, 60 + t as i32 * cell);
+            root.draw(&Rectangle::new(
+                [corner, (corner.0 + cell - 2, corner.1 + cell - 2)],
+                colour.filled(),
+            ))
+            .map_err(crate::plot::drawing)?;
+            root.draw(&Text::new(
+                count.to_string(),
+                (corner.0 + 4, corner.1 + 16),
+                ("sans-serif", 13),
+            ))
+            .map_err(crate::plot::drawing)?;
+        }
+        root.draw(&Text::new(
+            t.to_string(),
+            (40, 60 + t as i32 * cell + 16),
+            ("sans-serif", 16),
+        ))
+        .map_err(crate::plot::drawing)?;
+        root.draw(&Text::new(
+            t.to_string(),
+            (60 + t as i32 * cell + 18, 38),
+            ("sans-serif", 16),
+        ))
+        .map_err(crate::plot::drawing)?;
+    }
+    root.present().map_err(crate::plot::drawing)?;
+    drop(root);
+    Ok(vec![csv_path, per_class_path, png])
+}
