@@ -118,6 +118,30 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Ask a trained network what digit an image shows (PNG or JPEG, any size).
+    ///
+    /// Each image becomes a 28x28 MNIST-style picture: a dark-on-light image is inverted, the
+    /// digit scaled into 20x20 and centred by its mass. Prints the ten output activations and
+    /// the chosen digit.
+    Predict {
+        /// A run id from the runs file, or a model file results/models/<run_id>.bpk.
+        target: String,
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// The runs file holding the run's row (its architecture).
+        #[arg(long, default_value = "results/runs.csv")]
+        runs: PathBuf,
+        /// The folder of saved models.
+        #[arg(long, default_value = "results/models")]
+        models: PathBuf,
+        /// Never invert images (they already show a light digit on a dark background).
+        #[arg(long)]
+        no_invert: bool,
+        /// One JSON object per image.
+        #[arg(long)]
+        json: bool,
+    },
     /// Summarise a runs file as a Markdown table, grouped over seeds, best accuracy first.
     ///
     /// Each group (by default: every setting but the seed) shows its number of ok runs, the mean

@@ -40,6 +40,9 @@ pub struct Loaded {
 }
 
 /// Resolves a run id or a `<run_id>.bpk` path and loads the model on the CPU.
+///
+/// burn reads the weights from the file lazily, at first use: the file must stay where it is
+/// (relative paths are resolved against the working directory at that time).
 pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
     let as_path = Path::new(target);
     let (run_id, model_file) = if target.ends_with(".bpk") {

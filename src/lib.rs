@@ -17,6 +17,7 @@ pub mod inspect;
 pub mod merge;
 pub mod model;
 pub mod plot;
+pub mod predict;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -2,7 +2,7 @@
 //! exit code (0 ok, 1 failed or diverged, 2 usage or config error).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -13,7 +13,7 @@ use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message
 use harness::experiment::Experiment;
 use harness::results::Status;
 use harness::run::{self, Progress, thousands};
-use harness::{bench, inspect, merge, plot, report, sweep};
+use harness::{bench, inspect, merge, plot, predict, report, sweep};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -159,6 +159,33 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
                 output.unwrap_or_else(|| Path::new("results/inspect").join(&loaded.row.run_id));
             for file in inspect::inspect(&loaded, &out)? {
                 println!("{}", file.display());
+            }
+            Ok(exit::OK)
+        }
+        Command::Predict {
+            target,
+            images,
+            runs,
+            models,
+            no_invert,
+            json,
+        } => {
+            let loaded = inspect::load(&target, &runs, &models)?;
+            let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
+            for answer in predict::predict(&loaded, &paths, !no_invert)? {
+                if json {
+                    println!("{}", serde_json::to_string(&answer)?);
+                } else {
+                    let outputs: Vec<String> =
+                        answer.outputs.iter().map(|v| format!("{v:.3}")).collect();
+                    println!(
+                        "{}: {}{} [{}]",
+                        answer.image,
+                        answer.digit,
+                        if answer.inverted { " (inverted)" } else { "" },
+                        outputs.join(" ")
+                    );
+                }
             }
             Ok(exit::OK)
         }

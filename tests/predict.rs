@@ -1,0 +1,117 @@
+//! `harness predict` with the real binary: PNGs of test digits (some inverted, some enlarged)
+//! get the answers the model gives on the same pixels as tensors.
+
+mod common;
+
+use burn::prelude::*;
+use common::{Workdir, csv_rows, repo};
+use harness::data::{self, DatasetName};
+
+/// Trains a small model with the binary and returns its run id.
+fn train(work: &Workdir) -> String {
+    let data = repo().join("data/mnist");
+    work.write(
+        "small.toml",
+        &format!(
+            "[data]\ndir = \"{}\"\ntrain_limit = 5000\n[model]\nhidden = [32]\nactivation = \"relu\"\n\
+             output = \"softmax\"\n[train]\nepochs = 1\nbatch_size = 32\nloss = \"cross_entropy\"\n\
+             optimizer = \"adam\"\nlearning_rate = 0.003\n",
+            data.display()
+        ),
+    );
+    work.harness(&["run", "small.toml", "--quiet"])
+        .expect_code(0);
+    csv_rows(&work.path().join("results/runs.csv"))[0]["run_id"].clone()
+}
+
+fn save_png(path: &std::path::Path, pixels: &[f32], side: u32, invert: bool) {
+    let image = image::GrayImage::from_fn(side, side, |x, y| {
+        let scale = side / 28;
+        let v = (pixels[((y / scale) * 28 + x / scale) as usize] * 255.0).round() as u8;
+        image::Luma([if invert { 255 - v } else { v }])
+    });
+    image.save(path).unwrap();
+}
+
+#[test]
+fn predictions_agree_with_the_model_on_tensors() {
+    let work = Workdir::new();
+    let run_id = train(&work);
+    let test = data::load(DatasetName::Mnist, None, None, Some(20))
+        .unwrap()
+        .test;
+    let mut args = vec!["predict".to_string(), run_id.clone(), "--json".to_string()];
+    for i in 0..20 {
+        let name = format!("digit{i}.png");
+        save_png(&work.path().join(&name), test.image(i), 28, i % 3 == 1);
+        args.push(name);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = work.harness(&args);
+    run.expect_code(0);
+    let answers: Vec<serde_json::Value> = run
+        .stdout()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 20, "{}", run.describe());
+
+    // The model's own answers on the same pixels, as tensors.
+    let loaded = harness::inspect::load(
+        &run_id,
+        &work.path().join("results/runs.csv"),
+        &work.path().join("results/models"),
+    )
+    .unwrap();
+    let images = Tensor::<2>::from_data(
+        TensorData::new(test.images.clone(), [20, 784]),
+        &loaded.device,
+    );
+    let expected: Vec<i64> = loaded
+        .model
+        .forward(images)
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec()
+        .unwrap();
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["digit"], expected[i], "image {i}: {answer}");
+        assert_eq!(answer["inverted"], i % 3 == 1, "image {i}: {answer}");
+        assert_eq!(answer["outputs"].as_array().unwrap().len(), 10);
+    }
+
+    // Enlarged 3x (84x84): cropped, scaled into 20x20 and centred again, as MNIST was made.
+    let mut args = vec!["predict".to_string(), run_id.clone(), "--json".to_string()];
+    for i in 0..20 {
+        let name = format!("big{i}.png");
+        save_png(&work.path().join(&name), test.image(i), 84, true);
+        args.push(name);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = work.harness(&args);
+    run.expect_code(0);
+    let agree = run
+        .stdout()
+        .lines()
+        .enumerate()
+        .filter(|(i, line)| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["digit"] == expected[*i]
+        })
+        .count();
+    assert!(
+        agree >= 16,
+        "only {agree} of 20 enlarged digits got the same answer\n{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn an_unreadable_image_exits_2() {
+    let work = Workdir::new();
+    let run_id = train(&work);
+    work.write("not_an_image.png", "hello");
+    work.harness(&["predict", &run_id, "not_an_image.png"])
+        .expect_code(2)
+        .expect_stderr(&["not_an_image.png"]);
+}
