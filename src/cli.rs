@@ -117,6 +117,9 @@ pub enum Command {
         /// Output folder (default: results/inspect/<run_id>).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Also follow one image through the network: a test image index, or a PNG/JPEG file.
+        #[arg(long, value_name = "N|FILE")]
+        image: Option<String>,
     },
     /// Ask a trained network what digit an image shows (PNG or JPEG, any size).
     ///

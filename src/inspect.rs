@@ -9,7 +9,12 @@
 //! - `weights_layer<k>.png` for deeper layers: the weight matrix as a heatmap, one row per
 //!   neuron of the layer, one column per input, in the same colours;
 //! - `confusion.csv` and `confusion.png`: true digit against predicted digit on the test set,
-//!   and `per_class.csv` with each digit's accuracy.
+//!   and `per_class.csv` with each digit's accuracy;
+//! - `wrong.png`: the test images the network got wrong with the most confidence, each with its
+//!   true and predicted digit;
+//! - with an image (a test index or a file), `activations_<image>.png`: the digit, then each
+//!   layer's activations as a row of cells lit by value, then the ten outputs with the chosen
+//!   digit framed: the video's lit-up neurons.
 
 use std::path::{Path, PathBuf};
 
@@ -167,6 +172,146 @@ pub fn inspect(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// An image to follow through the network.
+#[derive(Clone, Debug)]
+pub enum Probe {
+    /// A test image, by index.
+    Test(usize),
+    /// An image file (PNG or JPEG), made MNIST-style as `harness predict` does.
+    File(PathBuf),
+}
+
+impl Probe {
+    /// A number is a test index, anything else a file.
+    pub fn parse(text: &str) -> Probe {
+        text.parse()
+            .map_or_else(|_| Probe::File(PathBuf::from(text)), Probe::Test)
+    }
+}
+
+/// Draws the activations of every layer for one image; returns the picture's path.
+pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create folder {}", out.display()))?;
+    crate::plot::register_font();
+    let (pixels, label, name) = match probe {
+        Probe::Test(index) => {
+            let test = data::load(dataset_of(&loaded.row), None, None, None)?.test;
+            if *index >= test.len() {
+                return Err(user_error(format!(
+                    "--image {index}: the test set has images 0 to {}",
+                    test.len() - 1
+                )));
+            }
+            (
+                test.image(*index).to_vec(),
+                format!("true {}", test.labels[*index]),
+                format!("test{index}"),
+            )
+        }
+        Probe::File(path) => {
+            let (pixels, _) = crate::predict::mnist_pixels(path, true)?;
+            let stem = path
+                .file_stem()
+                .map_or("image".into(), |s| s.to_string_lossy().into_owned());
+            (pixels, path.display().to_string(), stem)
+        }
+    };
+    let input = Tensor::<2>::from_data(TensorData::new(pixels.clone(), [1, 784]), &loaded.device);
+    let layers: Vec<Vec<f32>> = loaded
+        .model
+        .activations(input)
+        .into_iter()
+        .map(floats)
+        .collect::<Result<_>>()?;
+    let outputs = layers.last().expect("an output layer");
+    let chosen = (1..10).fold(
+        0,
+        |best, d| if outputs[d] > outputs[best] { d } else { best },
+    );
+
+    let cell = 22;
+    let widest = layers.iter().map(Vec::len).max().unwrap_or(10).max(10) as i32;
+    let width = (20 + widest * cell).max(20 + 28 * 6 + 20) as u32;
+    let height = (60 + 28 * 6 + 20 + layers.len() as i32 * (cell + 24) + 40) as u32;
+    let path = out.join(format!("activations_{name}.png"));
+    {
+        let root = BitMapBackend::new(&path, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(crate::plot::drawing)?;
+        let title = format!("{label}: the network answers {chosen}");
+        root.draw(&Text::new(title, (10, 10), ("sans-serif", 20)))
+            .map_err(crate::plot::drawing)?;
+        for (i, value) in pixels.iter().enumerate() {
+            let level = (255.0 * value.clamp(0.0, 1.0)).round() as u8;
+            let corner = (20 + (i % 28) as i32 * 6, 44 + (i / 28) as i32 * 6);
+            root.draw(&Rectangle::new(
+                [corner, (corner.0 + 6, corner.1 + 6)],
+                RGBColor(level, level, level).filled(),
+            ))
+            .map_err(crate::plot::drawing)?;
+        }
+        let mut y = 44 + 28 * 6 + 24;
+        for (index, values) in layers.iter().enumerate() {
+            let is_output = index + 1 == layers.len();
+            let caption = if is_output {
+                "output".to_string()
+            } else {
+                format!("hidden layer {}", index + 1)
+            };
+            root.draw(&Text::new(caption, (20, y), ("sans-serif", 14)))
+                .map_err(crate::plot::drawing)?;
+            let max = values.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+            for (n, value) in values.iter().enumerate() {
+                // Lit by value: sigmoid and softmax outputs are in [0, 1]; others by the layer's max.
+                let lit = if is_output { *value } else { value.abs() / max };
+                let level = (255.0 * lit.clamp(0.0, 1.0)).round() as u8;
+                let corner = (20 + n as i32 * cell, y + 18);
+                let colour = if *value < 0.0 {
+                    RGBColor(level, 0, 0)
+                } else {
+                    RGBColor(level, level, level)
+                };
+                root.draw(&Rectangle::new(
+                    [corner, (corner.0 + cell - 3, corner.1 + cell - 3)],
+                    colour.filled(),
+                ))
+                .map_err(crate::plot::drawing)?;
+                // A grey outline, so that a fully lit (white) cell still shows.
+                root.draw(&Rectangle::new(
+                    [corner, (corner.0 + cell - 3, corner.1 + cell - 3)],
+                    RGBColor(160, 160, 160).stroke_width(1),
+                ))
+                .map_err(crate::plot::drawing)?;
+                if is_output {
+                    root.draw(&Text::new(
+                        n.to_string(),
+                        (corner.0 + 6, corner.1 + cell),
+                        ("sans-serif", 13),
+                    ))
+                    .map_err(crate::plot::drawing)?;
+                    if n == chosen {
+                        root.draw(&Rectangle::new(
+                            [
+                                (corner.0 - 2, corner.1 - 2),
+                                (corner.0 + cell - 1, corner.1 + cell - 1),
+                            ],
+                            GREEN.stroke_width(2),
+                        ))
+                        .map_err(crate::plot::drawing)?;
+                    }
+                }
+            }
+            y += cell + 24;
+        }
+        root.present().map_err(crate::plot::drawing)?;
+    }
+    Ok(path)
+}
+
+fn dataset_of(row: &RunRow) -> DatasetName {
+    DatasetName::parse(&row.dataset).unwrap_or(DatasetName::Mnist)
+}
+
 fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     tensor
         .into_data()
@@ -265,9 +410,10 @@ fn weight_heatmap(values: &[f32], inputs: usize, outputs: usize, path: &Path) ->
 
 /// The confusion matrix on the test set: CSV, per-class accuracy and a picture.
 fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
-    let dataset = DatasetName::parse(&loaded.row.dataset).unwrap_or(DatasetName::Mnist);
-    let test = data::load(dataset, None, None, None)?.test;
+    let test = data::load(dataset_of(&loaded.row), None, None, None)?.test;
     let mut counts = [[0usize; 10]; 10];
+    // (confidence, index, true, predicted) of every wrong answer.
+    let mut wrong: Vec<(f32, usize, u8, usize)> = Vec::new();
     for start in (0..test.len()).step_by(10_000) {
         let end = (start + 10_000).min(test.len());
         let images = TensorData::new(
@@ -277,6 +423,7 @@ fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
         let logits = loaded
             .model
             .forward(Tensor::from_data(images, &loaded.device));
+        let outputs = floats(loaded.model.output(logits.clone()))?;
         let predicted = logits
             .argmax(1)
             .into_data()
@@ -284,7 +431,12 @@ fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
             .try_into_vec::<i64>()
             .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
         for (offset, &guess) in predicted.iter().enumerate() {
-            counts[usize::from(test.labels[start + offset])][guess as usize] += 1;
+            let truth = test.labels[start + offset];
+            counts[usize::from(truth)][guess as usize] += 1;
+            if usize::from(truth) != guess as usize {
+                let confidence = outputs[offset * 10 + guess as usize];
+                wrong.push((confidence, start + offset, truth, guess as usize));
+            }
         }
     }
     let mut csv = String::from("true\\predicted,0,1,2,3,4,5,6,7,8,9\n");
@@ -356,5 +508,49 @@ fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
     }
     root.present().map_err(crate::plot::drawing)?;
     drop(root);
-    Ok(vec![csv_path, per_class_path, png])
+    wrong.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let sheet = out.join("wrong.png");
+    contact_sheet(&test, &wrong[..wrong.len().min(24)], &sheet)?;
+    Ok(vec![csv_path, per_class_path, png, sheet])
+}
+
+/// The most confidently wrong test images, 6 to a row, with their true and predicted digits.
+fn contact_sheet(test: &data::Split, wrong: &[(f32, usize, u8, usize)], path: &Path) -> Result<()> {
+    let (scale, columns) = (3, 6);
+    let (cell_w, cell_h) = (28 * scale + 40, 28 * scale + 34);
+    let rows = wrong.len().div_ceil(columns).max(1) as i32;
+    let root = BitMapBackend::new(
+        path,
+        (
+            (columns as i32 * cell_w + 10) as u32,
+            (rows * cell_h + 40) as u32,
+        ),
+    )
+    .into_drawing_area();
+    root.fill(&WHITE).map_err(crate::plot::drawing)?;
+    let title = "the most confidently wrong test images: true -> predicted (confidence)";
+    root.draw(&Text::new(title, (10, 8), ("sans-serif", 15)))
+        .map_err(crate::plot::drawing)?;
+    for (k, &(confidence, index, truth, guess)) in wrong.iter().enumerate() {
+        let x0 = 10 + (k % columns) as i32 * cell_w;
+        let y0 = 34 + (k / columns) as i32 * cell_h;
+        for (i, value) in test.image(index).iter().enumerate() {
+            let level = (255.0 * value).round() as u8;
+            let corner = (x0 + (i % 28) as i32 * scale, y0 + (i / 28) as i32 * scale);
+            root.draw(&Rectangle::new(
+                [corner, (corner.0 + scale, corner.1 + scale)],
+                RGBColor(level, level, level).filled(),
+            ))
+            .map_err(crate::plot::drawing)?;
+        }
+        let label = format!("{truth} -> {guess} ({confidence:.2})");
+        root.draw(&Text::new(
+            label,
+            (x0, y0 + 28 * scale + 4),
+            ("sans-serif", 13),
+        ))
+        .map_err(crate::plot::drawing)?;
+    }
+    root.present().map_err(crate::plot::drawing)?;
+    Ok(())
 }

@@ -153,10 +153,15 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             runs,
             models,
             output,
+            image,
         } => {
             let loaded = inspect::load(&target, &runs, &models)?;
             let out =
                 output.unwrap_or_else(|| Path::new("results/inspect").join(&loaded.row.run_id));
+            if let Some(image) = image {
+                let probe = inspect::Probe::parse(&image);
+                println!("{}", inspect::activations(&loaded, &probe, &out)?.display());
+            }
             for file in inspect::inspect(&loaded, &out)? {
                 println!("{}", file.display());
             }

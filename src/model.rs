@@ -145,10 +145,25 @@ impl Mlp {
     /// - images: `[batch, 784]`, pixels in [0, 1]
     /// - returns: `[batch, 10]`
     pub fn forward(&self, images: Tensor<2>) -> Tensor<2> {
+        self.forward_with(images, |_| {})
+    }
+
+    /// Every layer's activations for a batch of images: one tensor per hidden layer
+    /// (`[batch, width]`), then the output layer's activations (`[batch, 10]`).
+    pub fn activations(&self, images: Tensor<2>) -> Vec<Tensor<2>> {
+        let mut layers = Vec::new();
+        let logits = self.forward_with(images, |hidden| layers.push(hidden.clone()));
+        layers.push(self.output(logits));
+        layers
+    }
+
+    /// [`Mlp::forward`], showing each hidden layer's activations to `each` on the way.
+    fn forward_with(&self, images: Tensor<2>, mut each: impl FnMut(&Tensor<2>)) -> Tensor<2> {
         let (output_layer, hidden_layers) = self.layers.split_last().expect("an output layer");
         let mut x = images; // [batch, 784]
         for (layer, activation) in hidden_layers.iter().zip(&self.activations) {
             x = activation.apply(layer.forward(x)); // [batch, width]
+            each(&x);
         }
         output_layer.forward(x) // [batch, 10]
     }

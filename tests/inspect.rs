@@ -50,6 +50,8 @@ fn weight_tiles_follow_the_sign_of_the_weights() {
     write_model(&work, "abcdef123456");
     let run = work.harness(&[
         "inspect",
+        "--image",
+        "3",
         "abcdef123456",
         "--runs",
         "runs.csv",
@@ -102,6 +104,8 @@ fn weight_tiles_follow_the_sign_of_the_weights() {
     let per_class = std::fs::read_to_string(work.path().join("out/per_class.csv")).unwrap();
     assert_eq!(per_class.lines().count(), 11);
     image::open(work.path().join("out/confusion.png")).unwrap();
+    image::open(work.path().join("out/wrong.png")).unwrap();
+    image::open(work.path().join("out/activations_test3.png")).unwrap();
 }
 
 #[test]
