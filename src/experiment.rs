@@ -189,6 +189,7 @@ impl Experiment {
             settings.config = Some(path.to_path_buf());
             let naming: Vec<&Override> = changes
                 .iter()
+                .filter(|change| change.key != "name")
                 .filter(|change| extra || varying.contains(&&change.key))
                 .collect();
             let varies: Vec<(String, String)> = naming
@@ -199,8 +200,18 @@ impl Experiment {
                 .iter()
                 .map(|change| label(&change.key, &change.value))
                 .collect();
-            if !labels.is_empty() {
-                settings.name = labels.join("_");
+            // A point that sets `name` keeps it; others are named after what varies.
+            let named = changes.iter().any(|change| change.key == "name");
+            if !labels.is_empty() && !named {
+                // Without the shape in the labels ("s3"), keep the base's name in front.
+                let shaped = naming.iter().any(|change| {
+                    matches!(change.key.as_str(), "model.hidden" | "model.activation")
+                });
+                settings.name = if shaped {
+                    labels.join("_")
+                } else {
+                    format!("{}_{}", settings.name, labels.join("_"))
+                };
             }
             let run_id = settings.run_id(settings.backend);
             if points.iter().any(|point| point.run_id == run_id) {
@@ -480,6 +491,8 @@ mod tests {
         let experiment = Experiment::load(&inline, &[]).unwrap();
         assert_eq!(experiment.points().len(), 3);
         assert_eq!(experiment.points()[0].settings.model.hidden, vec![8]);
+        // Only the seed varies: the base's name stays in front.
+        assert_eq!(names(&experiment), ["inline_s1", "inline_s2", "inline_s3"]);
 
         let bad = write(
             dir.path(),
