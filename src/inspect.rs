@@ -94,12 +94,7 @@ pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
             user_error(format!(
                 "{} does not hold the {} network that {} describes for run {run_id}: {e:?}",
                 model_file.display(),
-                config
-                    .widths()
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join("-"),
+                config.shape(),
                 runs_csv.display()
             ))
         })?;

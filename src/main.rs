@@ -232,13 +232,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
                 println!(
                     "# {}: ok; {} network, {} parameters; run_id {} on {backend}",
                     path.display(),
-                    settings
-                        .model
-                        .widths()
-                        .iter()
-                        .map(usize::to_string)
-                        .collect::<Vec<_>>()
-                        .join("-"),
+                    settings.model.shape(),
                     thousands(settings.model.num_params()),
                     settings.run_id(backend),
                 );

@@ -88,6 +88,12 @@ impl MlpConfig {
         widths
     }
 
+    /// The widths joined by dashes, as the video would say it: `784-16-16-10`.
+    pub fn shape(&self) -> String {
+        let widths: Vec<String> = self.widths().iter().map(usize::to_string).collect();
+        widths.join("-")
+    }
+
     /// Weights and biases: the sum over layers of in * out + out (13,002 for [16, 16]).
     pub fn num_params(&self) -> usize {
         self.widths()

@@ -95,13 +95,7 @@ pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Re
              images from {}",
             settings.name,
             run_id,
-            settings
-                .model
-                .widths()
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join("-"),
+            settings.model.shape(),
             thousands(settings.model.num_params()),
             settings.train.optimizer,
             selected.backend,
