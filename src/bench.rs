@@ -212,19 +212,8 @@ fn measure(
     }
     // Evaluation is not part of the figure except end to end: a small test set keeps it short.
     let test_images = if faithful { data.test.len() } else { 1000 };
-    let mut data = data.clone();
-    data.test.labels.truncate(test_images);
-    data.test
-        .images
-        .truncate(test_images * crate::model::INPUTS);
-
-    let job = Job {
-        model: &settings.model,
-        train: &settings.train,
-        data: &data,
-        seed: settings.seed,
-        constant_shapes: selected.backend.needs_constant_shapes(),
-    };
+    let test_set = data.test.head(test_images);
+    let job = Job::new(&settings, &data.train, &test_set, selected.backend);
     let started = Instant::now();
     let outcome = train::train(&job, &selected.device, &mut train::Quiet)?;
     // End to end includes reading and checking the data, as a user's run does.

@@ -177,6 +177,15 @@ impl Split {
         &self.images[index * INPUTS..(index + 1) * INPUTS]
     }
 
+    /// A copy of the first `n` images.
+    pub fn head(&self, n: usize) -> Split {
+        let n = n.min(self.len());
+        Split {
+            images: self.images[..n * INPUTS].to_vec(),
+            labels: self.labels[..n].to_vec(),
+        }
+    }
+
     /// Keeps the first `limit` images.
     fn truncate(&mut self, limit: Option<usize>) {
         if let Some(limit) = limit.filter(|&limit| limit < self.len()) {

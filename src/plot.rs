@@ -280,15 +280,7 @@ where
                 .map_err(drawing)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 16))
-        .draw()
-        .map_err(drawing)?;
-    Ok(())
+    legend(chart, 16)
 }
 
 /// Test accuracy after each epoch, one line per run.
@@ -344,15 +336,27 @@ fn learning_curves<DB: DrawingBackend>(
             )
             .map_err(drawing)?;
     }
+    legend(&mut chart, 14)
+}
+
+/// The series legend, in the lower right corner of every chart.
+fn legend<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    font_size: u32,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged,
+    Y: Ranged,
+{
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .label_font(("sans-serif", 14))
+        .label_font(("sans-serif", font_size))
         .draw()
-        .map_err(drawing)?;
-    Ok(())
+        .map_err(drawing)
 }
 
 /// A y range around the accuracies, within [0, 1].

@@ -106,13 +106,7 @@ pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Re
         );
     }
 
-    let job = Job {
-        model: &settings.model,
-        train: &settings.train,
-        data: &data,
-        seed: settings.seed,
-        constant_shapes: selected.backend.needs_constant_shapes(),
-    };
+    let job = Job::new(settings, &data.train, &data.test, selected.backend);
     let mut observer = Display::new(progress, settings.train.epochs);
     if selected.backend == BackendName::Wgpu && progress != Progress::Quiet {
         // cubecl compiles and autotunes kernels for each new tensor shape; it keeps the results

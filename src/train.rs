@@ -17,8 +17,9 @@ use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 
-use crate::config::{Loss, Optimizer, TrainSettings};
-use crate::data::{Dataset, Split};
+use crate::backend::BackendName;
+use crate::config::{Loss, Optimizer, Settings, TrainSettings};
+use crate::data::Split;
 use crate::model::{INPUTS, Mlp, MlpConfig, OUTPUTS};
 use crate::results::Status;
 
@@ -83,16 +84,38 @@ impl Observer for Quiet {}
 pub struct Job<'a> {
     pub model: &'a MlpConfig,
     pub train: &'a TrainSettings,
-    pub data: &'a Dataset,
+    /// The images to train on.
+    pub train_set: &'a Split,
+    /// The images to evaluate on after each epoch.
+    pub test_set: &'a Split,
     pub seed: u64,
     /// Drop the ragged last batch so every step has the same tensor shapes (wgpu).
     pub constant_shapes: bool,
 }
 
+impl<'a> Job<'a> {
+    /// The job a run's settings describe, on `backend` (the resolved one).
+    pub fn new(
+        settings: &'a Settings,
+        train_set: &'a Split,
+        test_set: &'a Split,
+        backend: BackendName,
+    ) -> Self {
+        Job {
+            model: &settings.model,
+            train: &settings.train,
+            train_set,
+            test_set,
+            seed: settings.seed,
+            constant_shapes: backend.needs_constant_shapes(),
+        }
+    }
+}
+
 /// Trains a new network on `device` (a plain device; autodiff is added here).
 pub fn train(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow::Result<Outcome> {
     let settings = job.train;
-    let train_set = &job.data.train;
+    let train_set = job.train_set;
     let batch_size = settings.batch_size.min(train_set.len());
     let steps = if job.constant_shapes {
         train_set.len() / batch_size
@@ -156,7 +179,7 @@ pub fn train(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow:
 
         let started = Instant::now();
         let (test_loss, test_accuracy) =
-            evaluate(&model.valid(), &job.data.test, settings.loss, device)?;
+            evaluate(&model.valid(), job.test_set, settings.loss, device)?;
         let metrics = EpochMetrics {
             epoch,
             train_loss,

@@ -15,13 +15,9 @@ fn every_shipped_config_validates() {
         .collect();
     assert!(configs.len() >= 6, "configs/ holds {configs:?}");
     for config in configs {
-        let run = work.harness(&["check", config.to_str().unwrap()]);
-        run.expect_code(0);
-        assert!(
-            run.stdout().contains("parameters; run_id"),
-            "{}",
-            run.describe()
-        );
+        work.harness(&["check", config.to_str().unwrap()])
+            .expect_code(0)
+            .expect_stdout(&["parameters; run_id"]);
     }
 }
 
@@ -29,19 +25,12 @@ fn every_shipped_config_validates() {
 fn check_prints_the_videos_parameter_count() {
     let work = Workdir::new();
     let config = repo().join("configs/sigmoid_16x16.toml");
-    let run = work.harness(&["check", config.to_str().unwrap()]);
-    run.expect_code(0);
-    assert!(
-        run.stdout()
-            .contains("784-16-16-10 network, 13,002 parameters"),
-        "{}",
-        run.describe()
-    );
-    assert!(
-        run.stdout().contains("learning_rate = 3.0"),
-        "{}",
-        run.describe()
-    );
+    work.harness(&["check", config.to_str().unwrap()])
+        .expect_code(0)
+        .expect_stdout(&[
+            "784-16-16-10 network, 13,002 parameters",
+            "learning_rate = 3.0",
+        ]);
 }
 
 #[test]
@@ -266,4 +255,12 @@ fn run_id_changes_with_the_activation() {
         sigmoid,
         id(&["check", config, "--set", "model.activation=relu"])
     );
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let work = Workdir::new();
+    work.harness(&["sweep", "experiments/ci.toml", "--quiet-not-a-flag"])
+        .expect_code(2)
+        .expect_stderr(&["--quiet-not-a-flag"]);
 }

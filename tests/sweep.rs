@@ -117,20 +117,6 @@ fn three_shards_merge_into_the_whole_sweep() {
             "--shard",
             &format!("{k}/3"),
             &runs_file,
-            "--quiet-not-a-flag",
-        ]);
-        assert_eq!(
-            run.code(),
-            Some(2),
-            "unknown flag must be a usage error\n{}",
-            run.describe()
-        );
-        let run = work.harness(&[
-            "sweep",
-            &experiment,
-            "--shard",
-            &format!("{k}/3"),
-            &runs_file,
         ]);
         run.expect_code(0);
         assert!(

@@ -69,7 +69,8 @@ fn every_loss_and_optimizer_lowers_the_training_loss() {
         let job = Job {
             model: &model,
             train: &settings,
-            data: &data,
+            train_set: &data.train,
+            test_set: &data.test,
             seed: 1,
             constant_shapes: false,
         };

@@ -98,6 +98,19 @@ impl Run {
         self
     }
 
+    /// Asserts that stdout contains every needle.
+    pub fn expect_stdout(&self, needles: &[&str]) -> &Self {
+        let stdout = self.stdout();
+        for needle in needles {
+            assert!(
+                stdout.contains(needle),
+                "stdout lacks {needle:?}\n{}",
+                self.describe()
+            );
+        }
+        self
+    }
+
     /// Asserts that stderr contains every needle.
     pub fn expect_stderr(&self, needles: &[&str]) -> &Self {
         let stderr = self.stderr();
