@@ -15,6 +15,11 @@ use harness::results::Status;
 use harness::run::{self, Progress, thousands};
 use harness::{bench, inspect, merge, plot, predict, report, sweep};
 
+/// Training small networks makes dozens of short-lived tensor allocations per step; mimalloc
+/// serves them faster than glibc's allocator (BENCHMARKS.md, "Levers measured").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     install_panic_hook();
