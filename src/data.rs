@@ -2,8 +2,9 @@
 //!
 //! [`read_idx`] reads one IDX file (gzip or raw), checks its magic number, dimensions, length
 //! and the SHA-256 of its decompressed content. [`load`] finds the four files of a dataset,
-//! reads them in parallel, scales pixels to [0, 1] as in the video and keeps the first
-//! `train_limit` / `test_limit` images.
+//! reads them in parallel and keeps the first `train_limit` / `test_limit` images. Pixels stay
+//! bytes in memory (47 MB for MNIST's training set instead of 188 MB as `f32`) and are scaled to
+//! [0, 1], as in the video, when a batch is copied out ([`Split::extend_scaled`]).
 
 use std::fs;
 use std::io::Read;
@@ -152,11 +153,17 @@ pub fn read_idx(path: &Path, expected_sha256: Option<&str>) -> Result<Idx> {
     Ok(Idx { dims, data })
 }
 
+/// The brightness of a pixel byte (0 black to 255 white) in [0, 1], as the network sees it.
+#[inline]
+pub fn intensity(byte: u8) -> f32 {
+    f32::from(byte) / 255.0
+}
+
 /// Images and their labels.
 #[derive(Clone, Debug)]
 pub struct Split {
-    /// Row-major pixels, [`INPUTS`] per image, scaled to [0, 1].
-    pub images: Vec<f32>,
+    /// Row-major grey levels 0-255, [`INPUTS`] per image.
+    pixels: Vec<u8>,
     /// One class per image, 0-9.
     pub labels: Vec<u8>,
 }
@@ -172,16 +179,30 @@ impl Split {
         self.labels.is_empty()
     }
 
-    /// The pixels of image `index`.
-    pub fn image(&self, index: usize) -> &[f32] {
-        &self.images[index * INPUTS..(index + 1) * INPUTS]
+    /// The grey levels (0-255) of image `index`, row by row.
+    pub fn pixels(&self, index: usize) -> &[u8] {
+        &self.pixels[index * INPUTS..(index + 1) * INPUTS]
+    }
+
+    /// Appends the pixels of image `index`, scaled to [0, 1] by [`intensity`], to `out`.
+    pub fn extend_scaled(&self, index: usize, out: &mut Vec<f32>) {
+        out.extend(self.pixels(index).iter().map(|&byte| intensity(byte)));
+    }
+
+    /// The pixels of the images in `range`, scaled to [0, 1], row-major (`[n, 784]`).
+    pub fn scaled(&self, range: std::ops::Range<usize>) -> Vec<f32> {
+        let mut out = Vec::with_capacity(range.len() * INPUTS);
+        for index in range {
+            self.extend_scaled(index, &mut out);
+        }
+        out
     }
 
     /// A copy of the first `n` images.
     pub fn head(&self, n: usize) -> Split {
         let n = n.min(self.len());
         Split {
-            images: self.images[..n * INPUTS].to_vec(),
+            pixels: self.pixels[..n * INPUTS].to_vec(),
             labels: self.labels[..n].to_vec(),
         }
     }
@@ -190,7 +211,7 @@ impl Split {
     fn truncate(&mut self, limit: Option<usize>) {
         if let Some(limit) = limit.filter(|&limit| limit < self.len()) {
             self.labels.truncate(limit);
-            self.images.truncate(limit * INPUTS);
+            self.pixels.truncate(limit * INPUTS);
         }
     }
 }
@@ -286,7 +307,7 @@ fn split(images: Idx, labels: Idx, dir: &Path) -> Result<Split> {
         return Err(bad(format!("label {label} is not a digit 0-9")));
     }
     Ok(Split {
-        images: images.data.iter().map(|&p| f32::from(p) / 255.0).collect(),
+        pixels: images.data,
         labels: labels.data,
     })
 }
@@ -369,11 +390,16 @@ mod tests {
     fn loads_the_vendored_mnist_with_limits() {
         let data = load(DatasetName::Mnist, None, Some(100), Some(50)).unwrap();
         assert_eq!((data.train.len(), data.test.len()), (100, 50));
-        assert_eq!(data.train.images.len(), 100 * INPUTS);
+        assert_eq!(data.train.pixels.len(), 100 * INPUTS);
         // The first training digit of MNIST is a 5, the first test digit a 7.
         assert_eq!((data.train.labels[0], data.test.labels[0]), (5, 7));
-        assert!(data.train.images.iter().all(|p| (0.0..=1.0).contains(p)));
-        assert!(data.train.images.contains(&1.0));
+        let scaled = data.train.scaled(0..100);
+        assert_eq!(scaled.len(), 100 * INPUTS);
+        assert!(scaled.iter().all(|p| (0.0..=1.0).contains(p)));
+        assert!(scaled.contains(&1.0) && scaled.contains(&0.0));
+        // Image 3 starts 3 * 784 values in, scaled pixel for pixel.
+        let third = data.train.pixels(3);
+        assert_eq!(scaled[3 * INPUTS + 200], f32::from(third[200]) / 255.0);
     }
 
     #[test]

@@ -199,7 +199,7 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
                 )));
             }
             (
-                test.image(*index).to_vec(),
+                test.scaled(*index..*index + 1),
                 format!("true {}", test.labels[*index]),
                 format!("test{index}"),
             )
@@ -411,10 +411,7 @@ fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
     let mut wrong: Vec<(f32, usize, u8, usize)> = Vec::new();
     for start in (0..test.len()).step_by(10_000) {
         let end = (start + 10_000).min(test.len());
-        let images = TensorData::new(
-            test.images[start * 784..end * 784].to_vec(),
-            [end - start, 784],
-        );
+        let images = TensorData::new(test.scaled(start..end), [end - start, 784]);
         let logits = loaded
             .model
             .forward(Tensor::from_data(images, &loaded.device));
@@ -529,8 +526,7 @@ fn contact_sheet(test: &data::Split, wrong: &[(f32, usize, u8, usize)], path: &P
     for (k, &(confidence, index, truth, guess)) in wrong.iter().enumerate() {
         let x0 = 10 + (k % columns) as i32 * cell_w;
         let y0 = 34 + (k / columns) as i32 * cell_h;
-        for (i, value) in test.image(index).iter().enumerate() {
-            let level = (255.0 * value).round() as u8;
+        for (i, &level) in test.pixels(index).iter().enumerate() {
             let corner = (x0 + (i % 28) as i32 * scale, y0 + (i / 28) as i32 * scale);
             root.draw(&Rectangle::new(
                 [corner, (corner.0 + scale, corner.1 + scale)],

@@ -2,10 +2,12 @@
 //!
 //! [`train`] seeds the device, builds the network, and for each epoch shuffles the training
 //! images (seeded), runs mini-batches of forward, loss, backward and optimizer step, then
-//! evaluates on the test set without autodiff. Losses stay on the device and are read back only
-//! a few times per epoch (each read forces a sync); a loss that becomes NaN, infinite or
-//! [`DIVERGENCE_FACTOR`] times its first value stops the run as diverged.
+//! evaluates on the test set without autodiff. Each step's loss and predicted digits stay on the
+//! device and are read back together only a few times per epoch ([`Window`]: each read forces a
+//! sync, and every tensor operation costs about a microsecond at batch 10); a loss that becomes
+//! NaN, infinite or [`DIVERGENCE_FACTOR`] times its first value stops the run as diverged.
 
+use std::mem::take;
 use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -13,13 +15,11 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
-use rand::SeedableRng;
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::seq::SliceRandom;
 
 use crate::backend::BackendName;
 use crate::config::{Loss, Optimizer, Settings, TrainSettings};
 use crate::data::Split;
+use crate::loader::{self, HostBatch};
 use crate::model::{INPUTS, Mlp, MlpConfig, OUTPUTS};
 use crate::results::Status;
 
@@ -133,68 +133,75 @@ pub fn train(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow:
     autodiff.seed(job.seed);
     let mut model = job.model.init(&autodiff);
     let mut optimizer = optimizer(settings);
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(job.seed);
-    let mut order: Vec<usize> = (0..train_set.len()).collect();
     let read_every = steps.div_ceil(READS_PER_EPOCH).max(1);
+    let plan = loader::Plan {
+        epochs: settings.epochs,
+        steps,
+        batch_size,
+        seed: job.seed,
+    };
 
     let mut epochs = Vec::with_capacity(settings.epochs);
     let mut status = Status::Ok;
     let mut first_loss = None;
-    for epoch in 1..=settings.epochs {
-        observer.epoch_started(epoch, steps);
-        let started = Instant::now();
-        order.shuffle(&mut rng);
-        let mut loss_sum = Tensor::<1>::zeros([1], device);
-        let mut correct = Tensor::<1, Int>::zeros([1], device);
-        let mut seen = 0;
-        for (step, indices) in order.chunks(batch_size).take(steps).enumerate() {
-            let batch = Batch::gather(train_set, indices, settings.loss, &autodiff);
-            let logits = model.forward(batch.images); // [batch, 10]
-            let loss = loss(&model, logits.clone(), batch.targets, settings.loss); // [1]
+    // The loader thread lives in this scope; dropping `batches` on any way out stops it.
+    let model = std::thread::scope(|scope| -> anyhow::Result<Mlp> {
+        let mut batches = loader::spawn(scope, train_set, plan);
+        for epoch in 1..=settings.epochs {
+            observer.epoch_started(epoch, steps);
+            let started = Instant::now();
+            let mut window = Window::default();
+            let (mut loss_sum, mut correct, mut seen) = (0.0, 0, 0);
+            for step in 0..steps {
+                let batch = Batch::upload(batches.next_batch()?, settings.loss, &autodiff);
+                let logits = model.forward(batch.images); // [batch, 10]
+                let loss = loss(&model, logits.clone(), batch.targets, settings.loss); // [1]
+                window.push(loss.clone().inner(), logits.inner(), batch.labels);
 
-            let n = indices.len();
-            seen += n;
-            loss_sum = loss_sum + loss.clone().inner().mul_scalar(n as f64);
-            correct = correct + count_correct(logits.inner(), batch.labels.inner());
+                let gradients = GradientsParams::from_grads(loss.backward(), &model);
+                model = optimizer.step(settings.learning_rate, model, gradients);
 
-            let gradients = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(settings.learning_rate, model, gradients);
-
-            let is_last = step + 1 == steps;
-            if first_loss.is_none() || (step + 1) % read_every == 0 || is_last {
-                let mean = scalar(loss_sum.clone())? / seen as f64;
-                let first = *first_loss.get_or_insert(mean);
-                observer.step(step + 1, Some(mean));
-                if !mean.is_finite() || mean > DIVERGENCE_FACTOR * first {
-                    status = Status::Diverged;
-                    break;
+                let is_last = step + 1 == steps;
+                if first_loss.is_none() || (step + 1) % read_every == 0 || is_last {
+                    let read = window.read()?;
+                    loss_sum += read.loss_sum;
+                    correct += read.correct;
+                    seen += read.images;
+                    let mean = loss_sum / seen as f64;
+                    let first = *first_loss.get_or_insert(mean);
+                    observer.step(step + 1, Some(mean));
+                    if !mean.is_finite() || mean > DIVERGENCE_FACTOR * first {
+                        status = Status::Diverged;
+                        break;
+                    }
+                } else {
+                    observer.step(step + 1, None);
                 }
-            } else {
-                observer.step(step + 1, None);
+            }
+            let train_loss = loss_sum / seen as f64;
+            let train_accuracy = correct as f64 / seen as f64;
+            let train_seconds = started.elapsed().as_secs_f64();
+
+            let started = Instant::now();
+            let (test_loss, test_accuracy) =
+                evaluate(&model.valid(), job.test_set, settings.loss, device)?;
+            let metrics = EpochMetrics {
+                epoch,
+                train_loss,
+                train_accuracy,
+                test_loss,
+                test_accuracy,
+                train_seconds,
+                eval_seconds: started.elapsed().as_secs_f64(),
+            };
+            observer.epoch_finished(&metrics);
+            epochs.push(metrics);
+            if status == Status::Diverged {
+                break;
             }
         }
-        let train_loss = scalar(loss_sum)? / seen as f64;
-        let train_accuracy = scalar(correct.float())? / seen as f64;
-        let train_seconds = started.elapsed().as_secs_f64();
-
-        let started = Instant::now();
-        let (test_loss, test_accuracy) =
-            evaluate(&model.valid(), job.test_set, settings.loss, device)?;
-        let metrics = EpochMetrics {
-            epoch,
-            train_loss,
-            train_accuracy,
-            test_loss,
-            test_accuracy,
-            train_seconds,
-            eval_seconds: started.elapsed().as_secs_f64(),
-        };
-        observer.epoch_finished(&metrics);
-        epochs.push(metrics);
-        if status == Status::Diverged {
-            break;
-        }
-    }
+        Ok(model)
+    })?;
     Ok(Outcome {
         model: model.valid(),
         epochs,
@@ -210,18 +217,17 @@ pub fn evaluate(
     loss_kind: Loss,
     device: &Device,
 ) -> anyhow::Result<(f64, f64)> {
-    let mut loss_sum = Tensor::<1>::zeros([1], device);
-    let mut correct = Tensor::<1, Int>::zeros([1], device);
+    let mut window = Window::default();
     let indices: Vec<usize> = (0..split.len()).collect();
     for chunk in indices.chunks(EVAL_BATCH) {
-        let batch = Batch::gather(split, chunk, loss_kind, device);
+        let batch = Batch::upload(HostBatch::gather(split, chunk), loss_kind, device);
         let logits = model.forward(batch.images);
         let loss = loss(model, logits.clone(), batch.targets, loss_kind);
-        loss_sum = loss_sum + loss.mul_scalar(chunk.len() as f64);
-        correct = correct + count_correct(logits, batch.labels);
+        window.push(loss, logits, batch.labels);
     }
-    let n = split.len() as f64;
-    Ok((scalar(loss_sum)? / n, scalar(correct.float())? / n))
+    let sums = window.read()?;
+    let n = sums.images as f64;
+    Ok((sums.loss_sum / n, sums.correct as f64 / n))
 }
 
 /// The optimizer the settings ask for (burn's own SGD or Adam).
@@ -268,24 +274,70 @@ fn loss(model: &Mlp, logits: Tensor<2>, targets: Targets, kind: Loss) -> Tensor<
     }
 }
 
-/// How many rows of `logits` have their largest value at the true label.
-///
-/// # Shapes
-/// - logits: `[batch, 10]`, labels: `[batch]`
-/// - returns: `[1]`
-fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
-    let predicted = logits.argmax(1).flatten::<1>(0, 1); // [batch]
-    predicted.equal(labels).int().sum()
+/// The training steps since the last read-back: their losses and predicted digits stay on the
+/// device until [`Window::read`] fetches them all at once.
+#[derive(Default)]
+struct Window {
+    /// Each step's mean loss, `[1]`.
+    losses: Vec<Tensor<1>>,
+    /// Each step's predicted digits, `[batch, 1]`.
+    predictions: Vec<Tensor<2, Int>>,
+    /// The true digits of each step's images, in order.
+    labels: Vec<u8>,
+    /// Each step's batch size (the last batch of an epoch may be smaller).
+    sizes: Vec<usize>,
 }
 
-/// Reads a one-element tensor back to the host (a sync point).
-fn scalar(tensor: Tensor<1>) -> anyhow::Result<f64> {
-    let value = tensor
-        .into_data()
-        .convert::<f64>()
-        .try_to_vec::<f64>()
-        .map_err(|e| anyhow::anyhow!("reading a value back from the device: {e:?}"))?;
-    Ok(value[0])
+/// Sums over a [`Window`], read back to the host.
+struct WindowSums {
+    /// Σ batch loss × batch size.
+    loss_sum: f64,
+    /// Images whose predicted digit was their label.
+    correct: usize,
+    images: usize,
+}
+
+impl Window {
+    /// Records one step: `loss` `[1]`, `logits` `[batch, 10]`, the images' true `labels`.
+    fn push(&mut self, loss: Tensor<1>, logits: Tensor<2>, labels: Vec<u8>) {
+        self.losses.push(loss);
+        self.predictions.push(logits.argmax(1));
+        self.sizes.push(labels.len());
+        self.labels.extend(labels);
+    }
+
+    /// Reads the window back (one sync), compares the predictions with the labels on the host,
+    /// and empties the window.
+    fn read(&mut self) -> anyhow::Result<WindowSums> {
+        let losses: Vec<f64> = read_back(Tensor::cat(take(&mut self.losses), 0).into_data())?;
+        let predicted: Vec<i64> =
+            read_back(Tensor::cat(take(&mut self.predictions), 0).into_data())?;
+        let loss_sum = losses
+            .iter()
+            .zip(&self.sizes)
+            .map(|(loss, &n)| loss * n as f64)
+            .sum();
+        let correct = predicted
+            .iter()
+            .zip(&self.labels)
+            .filter(|&(&digit, &label)| digit == i64::from(label))
+            .count();
+        let images = self.labels.len();
+        self.labels.clear();
+        self.sizes.clear();
+        Ok(WindowSums {
+            loss_sum,
+            correct,
+            images,
+        })
+    }
+}
+
+/// A tensor's data, read back from the device (a sync point), as a flat vector of `E`.
+fn read_back<E: burn::tensor::Element>(data: TensorData) -> anyhow::Result<Vec<E>> {
+    data.convert::<E>()
+        .try_into_vec::<E>()
+        .map_err(|e| anyhow::anyhow!("reading values back from the device: {e:?}"))
 }
 
 /// What the loss compares the outputs with.
@@ -300,27 +352,21 @@ enum Targets {
 struct Batch {
     /// `[batch, 784]`
     images: Tensor<2>,
-    /// `[batch]`
-    labels: Tensor<1, Int>,
     targets: Targets,
+    /// The true digits, on the host (accuracy is counted there: see [`Window`]).
+    labels: Vec<u8>,
 }
 
 impl Batch {
-    /// Copies the images at `indices` into host buffers and uploads them once.
-    fn gather(split: &Split, indices: &[usize], loss: Loss, device: &Device) -> Batch {
-        let n = indices.len();
-        let mut pixels = Vec::with_capacity(n * INPUTS);
-        let mut labels = Vec::with_capacity(n);
-        for &i in indices {
-            pixels.extend_from_slice(split.image(i));
-            labels.push(i64::from(split.labels[i]));
-        }
-        let images = Tensor::<2>::from_data(TensorData::new(pixels, [n, INPUTS]), device);
+    /// Uploads a host batch's images and the targets of its labels.
+    fn upload(host: HostBatch, loss: Loss, device: &Device) -> Batch {
+        let n = host.len();
+        let images = Tensor::<2>::from_data(TensorData::new(host.pixels, [n, INPUTS]), device);
         let targets = match loss {
             Loss::Mse => {
                 let mut one_hot = vec![0f32; n * OUTPUTS];
-                for (row, &label) in labels.iter().enumerate() {
-                    one_hot[row * OUTPUTS + label as usize] = 1.0;
+                for (row, &label) in host.labels.iter().enumerate() {
+                    one_hot[row * OUTPUTS + usize::from(label)] = 1.0;
                 }
                 Targets::OneHot(Tensor::from_data(
                     TensorData::new(one_hot, [n, OUTPUTS]),
@@ -328,15 +374,14 @@ impl Batch {
                 ))
             }
             Loss::CrossEntropy => Targets::Classes(Tensor::from_data(
-                TensorData::new(labels.clone(), [n]),
+                TensorData::new(host.labels.iter().map(|&l| i64::from(l)).collect(), [n]),
                 device,
             )),
         };
-        let labels = Tensor::from_data(TensorData::new(labels, [n]), device);
         Batch {
             images,
-            labels,
             targets,
+            labels: host.labels,
         }
     }
 }

@@ -24,10 +24,10 @@ fn train(work: &Workdir) -> String {
     csv_rows(&work.path().join("results/runs.csv"))[0]["run_id"].clone()
 }
 
-fn save_png(path: &std::path::Path, pixels: &[f32], side: u32, invert: bool) {
+fn save_png(path: &std::path::Path, pixels: &[u8], side: u32, invert: bool) {
     let image = image::GrayImage::from_fn(side, side, |x, y| {
         let scale = side / 28;
-        let v = (pixels[((y / scale) * 28 + x / scale) as usize] * 255.0).round() as u8;
+        let v = pixels[((y / scale) * 28 + x / scale) as usize];
         image::Luma([if invert { 255 - v } else { v }])
     });
     image.save(path).unwrap();
@@ -43,7 +43,7 @@ fn predictions_agree_with_the_model_on_tensors() {
     let mut args = vec!["predict".to_string(), run_id.clone(), "--json".to_string()];
     for i in 0..20 {
         let name = format!("digit{i}.png");
-        save_png(&work.path().join(&name), test.image(i), 28, i % 3 == 1);
+        save_png(&work.path().join(&name), test.pixels(i), 28, i % 3 == 1);
         args.push(name);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -64,7 +64,7 @@ fn predictions_agree_with_the_model_on_tensors() {
     )
     .unwrap();
     let images = Tensor::<2>::from_data(
-        TensorData::new(test.images.clone(), [20, 784]),
+        TensorData::new(test.scaled(0..20), [20, 784]),
         &loaded.device,
     );
     let expected: Vec<i64> = loaded
@@ -85,7 +85,7 @@ fn predictions_agree_with_the_model_on_tensors() {
     let mut args = vec!["predict".to_string(), run_id.clone(), "--json".to_string()];
     for i in 0..20 {
         let name = format!("big{i}.png");
-        save_png(&work.path().join(&name), test.image(i), 84, true);
+        save_png(&work.path().join(&name), test.pixels(i), 84, true);
         args.push(name);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
