@@ -14,6 +14,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod inspect;
+pub mod linear;
 pub mod loader;
 pub mod merge;
 pub mod model;

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use burn::tensor::activation;
 
 use crate::choice::choice_enum;
+use crate::linear;
 
 /// Pixels per MNIST image (28 x 28), the width of the input layer.
 pub const INPUTS: usize = 28 * 28;
@@ -168,10 +169,10 @@ impl Mlp {
         let (output_layer, hidden_layers) = self.layers.split_last().expect("an output layer");
         let mut x = images; // [batch, 784]
         for (layer, activation) in hidden_layers.iter().zip(&self.activations) {
-            x = activation.apply(layer.forward(x)); // [batch, width]
+            x = activation.apply(linear::forward(layer, x)); // [batch, width]
             each(&x);
         }
-        output_layer.forward(x) // [batch, 10]
+        linear::forward(output_layer, x) // [batch, 10]
     }
 
     /// The output layer's activations: the network's answer for each digit.
