@@ -112,8 +112,18 @@ pub fn select(name: BackendName) -> Result<Selected> {
 /// The CPU as the results row describes it.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 fn cpu_description() -> String {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("cpu ({threads} threads)")
+    format!("cpu ({} threads)", cpu_threads())
+}
+
+/// The CPU threads this process may use: `RAYON_NUM_THREADS` when set (the CPU backends' thread
+/// pools honour it, and `harness sweep --jobs` sets it to split the cores between workers), else
+/// every core available to the process.
+pub fn cpu_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|threads| threads.parse::<usize>().ok())
+        .filter(|&threads| threads > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Finds the adapter burn-wgpu will use, before burn touches it.

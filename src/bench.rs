@@ -116,7 +116,7 @@ pub fn bench(options: &Options) -> Result<()> {
         println!(
             "data: MNIST loaded and checksummed in {load_seconds:.3} s; {} CPU threads; load \
              average {}",
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            crate::backend::cpu_threads(),
             std::fs::read_to_string("/proc/loadavg")
                 .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
                 .unwrap_or_else(|_| "unknown".into())

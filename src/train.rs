@@ -16,7 +16,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 
-use crate::backend::BackendName;
+use crate::backend::{self, BackendName};
 use crate::config::{Loss, Optimizer, Settings, TrainSettings};
 use crate::data::Split;
 use crate::loader::{self, HostBatch};
@@ -146,7 +146,8 @@ pub fn train(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow:
     let mut first_loss = None;
     // The loader thread lives in this scope; dropping `batches` on any way out stops it.
     let model = std::thread::scope(|scope| -> anyhow::Result<Mlp> {
-        let mut batches = loader::spawn(scope, train_set, plan);
+        // A loader thread only pays when there is a core for it.
+        let mut batches = loader::spawn(scope, train_set, plan, backend::cpu_threads() > 1);
         for epoch in 1..=settings.epochs {
             observer.epoch_started(epoch, steps);
             let started = Instant::now();
