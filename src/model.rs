@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::activation;
 
 use crate::choice::choice_enum;
-use crate::linear;
+use crate::fused;
 
 /// Pixels per MNIST image (28 x 28), the width of the input layer.
 pub const INPUTS: usize = 28 * 28;
@@ -169,10 +169,31 @@ impl Mlp {
         let (output_layer, hidden_layers) = self.layers.split_last().expect("an output layer");
         let mut x = images; // [batch, 784]
         for (layer, activation) in hidden_layers.iter().zip(&self.activations) {
-            x = activation.apply(linear::forward(layer, x)); // [batch, width]
+            x = activation.apply(fused::linear(layer, x)); // [batch, width]
             each(&x);
         }
-        linear::forward(output_layer, x) // [batch, 10]
+        fused::linear(output_layer, x) // [batch, 10]
+    }
+
+    /// The video's quadratic cost C = Σ‖a − y‖² / 2m of the output activations `a` against
+    /// one-hot `targets`, m the batch size (Nielsen's form, so that SGD's learning rate 3.0 means
+    /// what it does in the book). With sigmoid outputs it is one fused operation
+    /// ([`fused::quadratic_cost`]).
+    ///
+    /// # Shapes
+    /// - logits: `[batch, 10]` from [`Mlp::forward`], targets: `[batch, 10]`
+    /// - returns: `[1]`
+    pub fn quadratic_cost(&self, logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+        match self.output {
+            OutputActivation::Sigmoid => fused::quadratic_cost(logits, targets),
+            OutputActivation::Softmax => {
+                let [batch, _] = logits.dims();
+                (self.output(logits) - targets)
+                    .square()
+                    .sum()
+                    .div_scalar(2.0 * batch as f64)
+            }
+        }
     }
 
     /// The output layer's activations: the network's answer for each digit.

@@ -251,23 +251,15 @@ fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
 
 /// The mean loss of a batch.
 ///
-/// `Mse` is the video's quadratic cost C = 1/(2m) Σ‖a − y‖² (Nielsen's form, so that SGD's
-/// learning rate 3.0 means what it does in the book); `CrossEntropy` is burn's softmax
-/// cross-entropy on the logits.
+/// `Mse` is the video's quadratic cost ([`Mlp::quadratic_cost`]); `CrossEntropy` is burn's
+/// softmax cross-entropy on the logits.
 ///
 /// # Shapes
 /// - logits: `[batch, 10]`
 /// - returns: `[1]`
 fn loss(model: &Mlp, logits: Tensor<2>, targets: Targets, kind: Loss) -> Tensor<1> {
     match (kind, targets) {
-        (Loss::Mse, Targets::OneHot(one_hot)) => {
-            let [batch, _] = logits.dims();
-            let outputs = model.output(logits); // [batch, 10]
-            (outputs - one_hot)
-                .square()
-                .sum()
-                .div_scalar(2.0 * batch as f64)
-        }
+        (Loss::Mse, Targets::OneHot(one_hot)) => model.quadratic_cost(logits, one_hot),
         (Loss::CrossEntropy, Targets::Classes(classes)) => CrossEntropyLossConfig::new()
             .init(&logits.device())
             .forward(logits, classes),
