@@ -169,12 +169,12 @@ mod tests {
     use burn::tensor::{Distribution, Tolerance};
 
     fn cpu_devices() -> Vec<Device> {
-        let mut devices = Vec::new();
-        #[cfg(feature = "flex")]
-        devices.push(Device::flex());
-        #[cfg(feature = "ndarray")]
-        devices.push(Device::ndarray());
-        devices
+        vec![
+            #[cfg(feature = "flex")]
+            Device::flex(),
+            #[cfg(feature = "ndarray")]
+            Device::ndarray(),
+        ]
     }
 
     fn assert_close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>) {
