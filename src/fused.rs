@@ -209,31 +209,48 @@ mod tests {
     #[test]
     fn quadratic_cost_matches_the_composed_formula() {
         for device in cpu_devices() {
-            let plain = device.clone();
-            let device = device.autodiff();
-            device.seed(5);
-            let logits = Tensor::<2>::random([6, 10], Distribution::Normal(0.0, 2.0), &device)
-                .require_grad();
-            let targets = Tensor::<2>::random([6, 10], Distribution::Default, &device);
-            let composed = |logits: Tensor<2>, targets: Tensor<2>| {
-                (sigmoid(logits) - targets).square().sum().div_scalar(12.0)
-            };
-
-            let ours = quadratic_cost(logits.clone(), targets.clone());
-            let theirs = composed(logits.clone(), targets.clone());
-            assert_close(ours.clone(), theirs.clone());
-            // Scale the cost so the incoming gradient is not 1.
-            let ours = ours.mul_scalar(3.0).backward();
-            let theirs = theirs.mul_scalar(3.0).backward();
-            assert_close(logits.grad(&ours).unwrap(), logits.grad(&theirs).unwrap());
-
-            // Without autodiff (evaluation): the trait's own body.
-            let logits = logits.inner().to_device(&plain);
-            let targets = targets.inner().to_device(&plain);
-            assert_close(
-                quadratic_cost(logits.clone(), targets.clone()),
-                composed(logits, targets),
-            );
+            check_quadratic_cost(device);
         }
+    }
+
+    /// The same on wgpu: required in CI (HARNESS_REQUIRE_WGPU=1, lavapipe), skipped with the
+    /// reason on a machine without a Vulkan, Metal or DX12 adapter.
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn quadratic_cost_matches_the_composed_formula_on_wgpu() {
+        let required = std::env::var("HARNESS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
+        match crate::backend::select(crate::backend::BackendName::Wgpu) {
+            Ok(selected) => check_quadratic_cost(selected.device),
+            Err(error) if !required => eprintln!("skipped: {error:#}"),
+            Err(error) => panic!("wgpu is required here: {error:#}"),
+        }
+    }
+
+    fn check_quadratic_cost(device: Device) {
+        let plain = device.clone();
+        let device = device.autodiff();
+        device.seed(5);
+        let logits =
+            Tensor::<2>::random([6, 10], Distribution::Normal(0.0, 2.0), &device).require_grad();
+        let targets = Tensor::<2>::random([6, 10], Distribution::Default, &device);
+        let composed = |logits: Tensor<2>, targets: Tensor<2>| {
+            (sigmoid(logits) - targets).square().sum().div_scalar(12.0)
+        };
+
+        let ours = quadratic_cost(logits.clone(), targets.clone());
+        let theirs = composed(logits.clone(), targets.clone());
+        assert_close(ours.clone(), theirs.clone());
+        // Scale the cost so the incoming gradient is not 1.
+        let ours = ours.mul_scalar(3.0).backward();
+        let theirs = theirs.mul_scalar(3.0).backward();
+        assert_close(logits.grad(&ours).unwrap(), logits.grad(&theirs).unwrap());
+
+        // Without autodiff (evaluation): the trait's own body.
+        let logits = logits.inner().to_device(&plain);
+        let targets = targets.inner().to_device(&plain);
+        assert_close(
+            quadratic_cost(logits.clone(), targets.clone()),
+            composed(logits, targets),
+        );
     }
 }
