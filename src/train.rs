@@ -147,7 +147,7 @@ pub fn train(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow:
     // The loader thread lives in this scope; dropping `batches` on any way out stops it.
     let model = std::thread::scope(|scope| -> anyhow::Result<Mlp> {
         // A loader thread only pays when there is a core for it.
-        let mut batches = loader::spawn(scope, train_set, plan, backend::cpu_threads() > 1);
+        let mut batches = loader::batches(scope, train_set, plan, backend::cpu_threads() > 1);
         for epoch in 1..=settings.epochs {
             observer.epoch_started(epoch, steps);
             let started = Instant::now();
