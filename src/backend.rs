@@ -112,7 +112,10 @@ pub fn select(name: BackendName) -> Result<Selected> {
 /// The CPU as the results row describes it.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 fn cpu_description() -> String {
-    format!("cpu ({} threads)", cpu_threads())
+    match cpu_threads() {
+        1 => "cpu (1 thread)".to_string(),
+        threads => format!("cpu ({threads} threads)"),
+    }
 }
 
 /// The CPU threads this process may use: `RAYON_NUM_THREADS` when set (the CPU backends' thread
