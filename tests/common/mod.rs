@@ -100,24 +100,19 @@ impl Run {
 
     /// Asserts that stdout contains every needle.
     pub fn expect_stdout(&self, needles: &[&str]) -> &Self {
-        let stdout = self.stdout();
-        for needle in needles {
-            assert!(
-                stdout.contains(needle),
-                "stdout lacks {needle:?}\n{}",
-                self.describe()
-            );
-        }
-        self
+        self.expect_in("stdout", &self.stdout(), needles)
     }
 
     /// Asserts that stderr contains every needle.
     pub fn expect_stderr(&self, needles: &[&str]) -> &Self {
-        let stderr = self.stderr();
+        self.expect_in("stderr", &self.stderr(), needles)
+    }
+
+    fn expect_in(&self, stream: &str, text: &str, needles: &[&str]) -> &Self {
         for needle in needles {
             assert!(
-                stderr.contains(needle),
-                "stderr lacks {needle:?}\n{}",
+                text.contains(needle),
+                "{stream} lacks {needle:?}\n{}",
                 self.describe()
             );
         }
