@@ -66,8 +66,9 @@ pub struct Outcome {
     pub train_size: usize,
 }
 
-/// Receives progress as training goes; the CLI draws it, tests ignore it.
-pub trait Observer {
+/// Receives progress as training goes; the CLI draws it, tests ignore it. `Send`: training runs
+/// on a thread of the CPU backends' pool (see [`train`]).
+pub trait Observer: Send {
     /// An epoch of `steps` mini-batches begins.
     fn epoch_started(&mut self, _epoch: usize, _steps: usize) {}
     /// `step` mini-batches of the epoch are done; `loss` is the running mean when it was read.
@@ -113,7 +114,18 @@ impl<'a> Job<'a> {
 }
 
 /// Trains a new network on `device` (a plain device; autodiff is added here).
+///
+/// The loop runs on a thread of rayon's global pool, the pool the CPU backends split large
+/// matrix products over. From any other thread each parallel product hands all of its work to
+/// the pool and sleeps until it is done (a wake-up and two context switches every time: a
+/// fifth of the time at 128 wide, BENCHMARKS.md); from inside, this thread computes its share
+/// and the pool's other threads take the rest. With one CPU thread (RAYON_NUM_THREADS=1) the
+/// products run inline. The GPU backend does not use the pool, and loses nothing.
 pub fn train(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow::Result<Outcome> {
+    rayon::scope(|_| train_here(job, device, observer))
+}
+
+fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow::Result<Outcome> {
     let settings = job.train;
     let train_set = job.train_set;
     let batch_size = settings.batch_size.min(train_set.len());
