@@ -129,6 +129,15 @@ pub fn cpu_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Where cubecl keeps what it learns about a GPU from one run to the next (the autotune results):
+/// one database, by default under `target/environment/` of the Cargo project the command runs
+/// in (this repository, for `cargo run`), else in the user cache folder (`~/.cache/cubecl/` on
+/// Linux). A `cubecl.toml` in the working directory can move it.
+#[cfg(feature = "wgpu")]
+pub fn gpu_cache() -> std::path::PathBuf {
+    cubecl_environment::environment::path()
+}
+
 /// Finds the adapter burn-wgpu will use, before burn touches it.
 ///
 /// Without this check, a machine with no adapter makes burn panic in a worker thread (the main

@@ -108,12 +108,14 @@ pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Re
 
     let job = Job::new(settings, &data.train, &data.test, selected.backend);
     let mut observer = Display::new(progress, settings.train.epochs);
+    #[cfg(feature = "wgpu")]
     if selected.backend == BackendName::Wgpu && progress != Progress::Quiet {
-        // cubecl compiles and autotunes kernels for each new tensor shape; it keeps the results
-        // in its cache folder (~/.cache/cubecl on Linux), so only a first run pays in full.
+        // cubecl compiles and autotunes kernels for each new tensor shape and keeps the tuning
+        // results on disk, so a later run of the same shapes only compiles.
         eprintln!(
             "harness: wgpu compiles and tunes its kernels during the first steps (up to a \
-             minute); later runs of the same shapes reuse the cache in ~/.cache/cubecl"
+             minute the first time); tuning results are kept for later runs in {}",
+            backend::gpu_cache().display()
         );
         observer.first_message = Some("tuning kernels".to_string());
     }

@@ -144,6 +144,19 @@ fn wgpu_run_trains_and_appends_one_row() {
     }
     run.expect_code(0);
     assert_trained(&work, "wgpu", 0.90);
+    // The first-run notice names the file cubecl keeps its tuning results in: it must exist.
+    let stderr = run.stderr();
+    let cache = stderr
+        .lines()
+        .find_map(|line| {
+            line.split_once("kept for later runs in ")
+                .map(|(_, path)| path.trim())
+        })
+        .unwrap_or_else(|| panic!("no tuning notice\n{}", run.describe()));
+    assert!(
+        std::path::Path::new(cache).is_file(),
+        "the notice names {cache}, which does not exist"
+    );
 }
 
 #[test]
