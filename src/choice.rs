@@ -2,7 +2,8 @@
 //!
 //! [`choice_enum!`] declares an enum together with its spellings; [`Choice::parse`] turns what
 //! the user wrote into a variant, or into a message listing the valid spellings with a
-//! did-you-mean for near misses.
+//! did-you-mean for near misses. The same enums are clap `ValueEnum`s, so `--help` lists the
+//! spellings the config accepts and the two cannot drift.
 
 use crate::error::suggestion;
 
@@ -53,6 +54,17 @@ macro_rules! choice_enum {
                 match self {
                     $(Self::$variant => $spelling),+
                 }
+            }
+        }
+
+        /// The same spellings on the command line (clap lists them in `--help`).
+        impl clap::ValueEnum for $name {
+            fn value_variants<'a>() -> &'a [Self] {
+                <Self as $crate::choice::Choice>::ALL
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new($crate::choice::Choice::name(*self)))
             }
         }
 

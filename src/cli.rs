@@ -28,7 +28,10 @@ pub enum Command {
     /// Train the network a config file describes and append its results.
     ///
     /// Writes one row to output.runs (results/runs.csv), one row per epoch to output.epochs
-    /// (results/epochs.csv) and the trained model to output.models/<run_id>.bpk.
+    /// (results/epochs.csv) and the trained model to output.models/<run_id>.bpk. Progress (a
+    /// bar on a terminal, else one line per epoch) goes to stderr; the summary line to stdout.
+    /// A run changed with --set is named after the changes (sigmoid_16x16_32x32_e5) unless
+    /// --set name=... names it.
     Run {
         /// The config file (TOML), e.g. configs/sigmoid_16x16.toml.
         config: PathBuf,
@@ -38,11 +41,14 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Run an experiment's grid of configs: resumable, parallel, shardable.
+    /// Run an experiment's points (grid, random search, successive halving): resumable,
+    /// parallel, shardable.
     ///
     /// Points whose run_id already has a row with status ok or diverged in the results file are
     /// skipped, so rerunning the same command after a crash completes the rest. Each point runs
-    /// in its own process. Prints a summary; exits 1 if a run failed.
+    /// in its own process. --set applies to every point and wins over the experiment's grid
+    /// and search values. Prints a summary naming the best point (by validation accuracy when
+    /// the runs hold images out); exits 1 if a run failed.
     Sweep {
         /// The experiment file, e.g. experiments/ci.toml.
         experiment: PathBuf,
@@ -56,6 +62,11 @@ pub enum Command {
         /// array's SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT or _MIN/_MAX, else all).
         #[arg(long, value_name = "K/N", value_parser = parse_shard)]
         shard: Option<Shard>,
+        /// With [halving]: run only rung R (0-based), whose points are chosen from the results
+        /// of rung R-1 in the runs file (one Slurm array or CI matrix per rung, merged between
+        /// rungs). Default: every rung in turn.
+        #[arg(long, value_name = "R")]
+        rung: Option<u32>,
         /// Also rerun points whose last row says failed.
         #[arg(long)]
         retry_failed: bool,
@@ -71,12 +82,16 @@ pub enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
-    /// Merge results files from several shards into one: one row per run_id, header checked.
+    /// Merge results files from several shards into one: every attempt once, headers checked.
+    ///
+    /// An output that already exists and is not among the inputs is merged into (its rows are
+    /// kept, first), never replaced; an output that is among the inputs is rewritten with the
+    /// union. Rows of one attempt that differ between files are an error naming the attempt.
     Merge {
         /// runs.csv files (or epochs.csv files) to merge, in order.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// The merged file to write.
+        /// The merged file: created, or merged into when it exists.
         #[arg(long, short)]
         output: PathBuf,
     },
@@ -105,6 +120,11 @@ pub enum Command {
     /// Look inside a trained network: the first layer's weights as 28x28 pictures (green
     /// positive, red negative), deeper layers as heatmaps, and the confusion matrix on the
     /// test set.
+    ///
+    /// Writes weights_layer1.png (the video's picture), weights_layer<k>.png for deeper layers,
+    /// confusion.csv and confusion.png (true digit against predicted), per_class.csv (each
+    /// digit's accuracy), wrong.png (the most confidently wrong test images) and, with --image,
+    /// activations_<image>.png (every layer's activations for one image).
     Inspect {
         /// A run id from the runs file, or a model file results/models/<run_id>.bpk.
         target: String,
@@ -147,14 +167,18 @@ pub enum Command {
     },
     /// Summarise a runs file as a Markdown table, grouped over seeds, best accuracy first.
     ///
-    /// Each group (by default: every setting but the seed) shows its number of ok runs, the mean
-    /// and sample standard deviation of test accuracy, the parameter count and the mean run time.
+    /// Each run counts once (the latest row that did not fail stands for it). Each group (by
+    /// default: every setting but the seed, of which the table shows those that differ) shows
+    /// its number of ok runs, the mean and sample standard deviation of the accuracy it is
+    /// ranked by (validation when the runs held images out, else test), the mean test
+    /// accuracy, the parameter count and the mean run time.
     Report {
         /// The runs file.
         #[arg(default_value = "results/runs.csv")]
         runs: PathBuf,
-        /// Columns to group by, comma-separated, e.g. hidden,activation.
-        #[arg(long, value_delimiter = ',', default_value = crate::report::DEFAULT_GROUP_BY)]
+        /// Columns to group by, comma-separated, e.g. shape,activation (default: every setting
+        /// but the seed).
+        #[arg(long, value_delimiter = ',')]
         group_by: Vec<String>,
         /// Write the table to this file instead of printing it.
         #[arg(long, short)]
@@ -176,7 +200,7 @@ pub enum Command {
         )]
         configs: Vec<String>,
         /// Backends to run them on, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "cpu", value_parser = parse_backend)]
+        #[arg(long, value_delimiter = ',', default_value = "cpu")]
         backends: Vec<BackendName>,
         /// Measured epochs per config, after one warm-up epoch.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
@@ -190,12 +214,15 @@ pub enum Command {
     Worker {
         experiment: PathBuf,
         index: usize,
+        #[arg(long)]
+        rung: u32,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
         #[arg(long)]
         force: bool,
     },
-    /// Validate config files: print the resolved settings and parameter count; train nothing.
+    /// Validate config files: print the resolved settings, parameter count and run_id; train
+    /// nothing.
     Check {
         /// One or more config files.
         #[arg(required = true)]
@@ -208,8 +235,8 @@ pub enum Command {
 /// Changes to a config given on the command line.
 #[derive(Debug, Args)]
 pub struct Overrides {
-    /// The backend to train on: cpu, flex, ndarray or wgpu (overrides the config's `backend`).
-    #[arg(long, value_parser = parse_backend)]
+    /// The backend (overrides the config's `backend`; the run_id depends on it).
+    #[arg(long)]
     pub backend: Option<BackendName>,
     /// Override a config key: --set train.learning_rate=0.5, --set model.hidden=[32,32].
     ///
@@ -228,10 +255,6 @@ impl Overrides {
         }
         assignments
     }
-}
-
-fn parse_backend(value: &str) -> Result<BackendName, String> {
-    BackendName::parse(value)
 }
 
 fn parse_size(value: &str) -> Result<(u32, u32), String> {

@@ -42,12 +42,44 @@ choice_enum! {
     }
 }
 
+choice_enum! {
+    /// How the learning rate changes over training (after the optional linear warm-up).
+    pub Schedule "schedule" {
+        /// The same rate throughout.
+        Constant = "constant",
+        /// Multiplied by `step_factor` every `step_epochs` epochs.
+        Step = "step",
+        /// From the full rate down to zero along half a cosine (Loshchilov and Hutter, 2017).
+        Cosine = "cosine",
+    }
+}
+
+choice_enum! {
+    /// The validation metric that picks the epoch kept and drives early stopping.
+    pub Metric "metric" {
+        /// Higher is better.
+        ValAccuracy = "val_accuracy",
+        /// Lower is better.
+        ValLoss = "val_loss",
+    }
+}
+
+choice_enum! {
+    /// Which epoch's weights a run keeps, saves and reports.
+    pub Keep "keep" {
+        /// The epoch with the best validation metric (needs `data.validation`).
+        Best = "best",
+        /// The last epoch trained.
+        Last = "last",
+    }
+}
+
 /// A config file as written: every key optional except `model.hidden`, nothing checked yet.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub name: Option<String>,
-    pub seed: Option<u64>,
+    pub seed: Option<i64>,
     pub backend: Option<String>,
     #[serde(default)]
     pub data: RawData,
@@ -67,6 +99,9 @@ pub struct RawData {
     pub dir: Option<PathBuf>,
     pub train_limit: Option<i64>,
     pub test_limit: Option<i64>,
+    pub validation: Option<i64>,
+    pub augment_shift: Option<i64>,
+    pub augment_rotate: Option<f64>,
 }
 
 /// `[model]`
@@ -77,6 +112,7 @@ pub struct RawModel {
     pub activation: Option<OneOrMany>,
     pub output: Option<String>,
     pub init: Option<String>,
+    pub dropout: Option<f64>,
 }
 
 /// One activation for every hidden layer, or one per layer.
@@ -96,8 +132,16 @@ pub struct RawTrain {
     pub loss: Option<String>,
     pub optimizer: Option<String>,
     pub learning_rate: Option<f64>,
+    pub schedule: Option<String>,
+    pub warmup_epochs: Option<f64>,
+    pub step_epochs: Option<i64>,
+    pub step_factor: Option<f64>,
     pub momentum: Option<f64>,
     pub weight_decay: Option<f64>,
+    pub metric: Option<String>,
+    pub keep: Option<String>,
+    pub patience: Option<i64>,
+    pub min_delta: Option<f64>,
 }
 
 /// `[output]`
@@ -125,6 +169,9 @@ pub struct Settings {
     pub model: MlpConfig,
     pub train: TrainSettings,
     pub output: OutputSettings,
+    /// The rung of a successive-halving sweep this run belongs to (0 otherwise): a label, not
+    /// part of the run_id.
+    pub rung: u32,
 }
 
 /// Which images to train and test on.
@@ -137,6 +184,12 @@ pub struct DataSettings {
     pub train_limit: Option<usize>,
     /// Test on the first N test images only.
     pub test_limit: Option<usize>,
+    /// Hold out the last N training images for validation (0: none).
+    pub validation: usize,
+    /// Shift each training image by up to this many pixels in x and y (0: off).
+    pub augment_shift: usize,
+    /// Rotate each training image by up to this many degrees either way (0: off).
+    pub augment_rotate: f64,
 }
 
 /// How to train.
@@ -147,10 +200,24 @@ pub struct TrainSettings {
     pub loss: Loss,
     pub optimizer: Optimizer,
     pub learning_rate: f64,
+    pub schedule: Schedule,
+    /// Epochs of linear warm-up from 0 to `learning_rate` (0: none).
+    pub warmup_epochs: f64,
+    /// `step` schedule: epochs between steps.
+    pub step_epochs: usize,
+    /// `step` schedule: what each step multiplies the rate by.
+    pub step_factor: f64,
     /// SGD momentum (0 = plain SGD).
     pub momentum: f64,
     /// L2 penalty added to the gradient.
     pub weight_decay: f64,
+    /// The validation metric that picks the kept epoch and drives early stopping.
+    pub metric: Metric,
+    pub keep: Keep,
+    /// Stop after this many epochs without an improvement of `metric` by more than
+    /// `min_delta` (0: never stop early).
+    pub patience: usize,
+    pub min_delta: f64,
 }
 
 /// Where results go.
@@ -208,10 +275,24 @@ impl Override {
             )));
         }
         let value = value.trim();
-        let value = toml::from_str::<toml::Table>(&format!("value = {value}"))
+        let parsed = toml::from_str::<toml::Table>(&format!("value = {value}"))
             .ok()
-            .and_then(|mut table| table.remove("value"))
-            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+            .and_then(|mut table| table.remove("value"));
+        let looks_like_integer = {
+            let digits = value
+                .strip_prefix(['-', '+'])
+                .unwrap_or(value)
+                .replace('_', "");
+            !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+        };
+        if parsed.is_none() && looks_like_integer {
+            return Err(user_error(format!(
+                "{origin}: {value} is out of range; whole numbers in a config go from {} to {}",
+                i64::MIN,
+                i64::MAX
+            )));
+        }
+        let value = parsed.unwrap_or_else(|| toml::Value::String(value.to_string()));
         Ok(Override {
             key: key.to_string(),
             value,
@@ -221,14 +302,79 @@ impl Override {
 }
 
 /// Reads, overrides and validates a config file; `overrides` are `--set` arguments.
+///
+/// A run changed by `--set` is named as a sweep names its points: the config's name, then a
+/// label for each override that changes the result (`sigmoid_16x16_32x32_e5` for
+/// `--set model.hidden=[32,32] --set train.epochs=5`), unless `--set name=...` names it.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Settings> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| user_error(format!("cannot read config {}: {e}", path.display())))?;
+    let source = crate::input::read_text(path, "config", crate::input::TEXT_MAX)?;
     let overrides: Vec<Override> = overrides
         .iter()
         .map(|s| Override::parse(s))
         .collect::<Result<_>>()?;
-    parse(&source, path, &overrides)
+    let mut settings = parse(&source, path, &overrides)?;
+    if !overrides.iter().any(|change| change.key == "name") {
+        let labels: Vec<String> = overrides
+            .iter()
+            .filter(|change| affects_result(&change.key))
+            .map(|change| label(&change.key, &change.value))
+            .collect();
+        if !labels.is_empty() {
+            settings.name = format!("{}_{}", settings.name, labels.join("_"));
+            check_name(&settings.name).map_err(|message| {
+                user_error(format!(
+                    "{}: the name {message}; set one with --set name=...",
+                    path.display()
+                ))
+            })?;
+        }
+    }
+    Ok(settings)
+}
+
+/// Whether a dotted key changes what is trained (and so the run_id): every key but the name,
+/// the data folder and the `[output]` table.
+pub fn affects_result(key: &str) -> bool {
+    key != "name" && key != "data.dir" && !key.starts_with("output.") && key != "output"
+}
+
+/// A value as a short string: `[16, 16]` → `16x16`, `"relu"` → `relu`, `0.5` → `0.5`.
+pub fn show(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Array(items) if items.is_empty() => "none".to_string(),
+        toml::Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join("x"),
+        other => other.to_string(),
+    }
+}
+
+/// A name part for one key's value: `16x16`, `relu`, `s3`, `lr0.1`, `b64`, `nohidden`.
+pub fn label(key: &str, value: &toml::Value) -> String {
+    let shown = show(value);
+    let prefix = match key {
+        "model.hidden" | "model.activation" | "model.output" | "model.init" | "backend"
+        | "data.dataset" | "train.loss" | "train.optimizer" | "train.schedule" | "train.keep"
+        | "train.metric" => "",
+        "seed" => "s",
+        "train.learning_rate" => "lr",
+        "train.batch_size" => "b",
+        "train.epochs" => "e",
+        "train.momentum" => "m",
+        "train.weight_decay" => "wd",
+        "train.warmup_epochs" => "warm",
+        "train.patience" => "pat",
+        "model.dropout" => "drop",
+        "data.train_limit" => "n",
+        "data.validation" => "val",
+        "data.augment_shift" => "shift",
+        "data.augment_rotate" => "rot",
+        other => other.rsplit('.').next().unwrap_or(other),
+    };
+    match (key, value) {
+        ("model.hidden", toml::Value::Array(items)) if items.is_empty() => "nohidden".to_string(),
+        ("model.activation", toml::Value::Array(_)) => shown.replace('x', "-"),
+        _ => format!("{prefix}{shown}"),
+    }
 }
 
 /// Like [`load`], for a config already in memory; `path` names it in messages.
@@ -299,7 +445,8 @@ impl RawConfig {
         let mut problems = Vec::new();
         let mut check = Checker(&mut problems);
 
-        let name = check.ok(non_empty("name", self.name.clone(), default_name));
+        let name = check.ok(run_name("name", self.name.clone(), default_name));
+        let seed = check.ok(seed(self.seed));
         let backend = check.ok(choice("backend", self.backend.as_deref(), BackendName::Cpu));
         let dataset = check.ok(choice(
             "data.dataset",
@@ -308,6 +455,24 @@ impl RawConfig {
         ));
         let train_limit = check.ok(optional_count("data.train_limit", self.data.train_limit));
         let test_limit = check.ok(optional_count("data.test_limit", self.data.test_limit));
+        let validation = check.ok(whole(
+            "data.validation",
+            self.data.validation,
+            DEFAULT_VALIDATION,
+            usize::MAX,
+        ));
+        let augment_shift = check.ok(whole(
+            "data.augment_shift",
+            self.data.augment_shift,
+            0,
+            MAX_SHIFT,
+        ));
+        let augment_rotate = check.ok(bounded(
+            "data.augment_rotate",
+            self.data.augment_rotate,
+            0.0,
+            0.0..=MAX_ROTATE,
+        ));
 
         let hidden = check.ok(hidden_widths(self.model.hidden.as_deref()));
         let activations = hidden
@@ -323,6 +488,7 @@ impl RawConfig {
             self.model.init.as_deref(),
             Init::Default,
         ));
+        let dropout = check.ok(fraction("model.dropout", self.model.dropout));
 
         let epochs = check.ok(count("train.epochs", self.train.epochs, 30));
         let batch_size = check.ok(count("train.batch_size", self.train.batch_size, 10));
@@ -337,8 +503,43 @@ impl RawConfig {
             self.train.learning_rate,
             3.0,
         ));
+        let schedule = check.ok(choice(
+            "train.schedule",
+            self.train.schedule.as_deref(),
+            Schedule::Constant,
+        ));
+        let warmup_epochs = check.ok(bounded(
+            "train.warmup_epochs",
+            self.train.warmup_epochs,
+            0.0,
+            0.0..=f64::MAX,
+        ));
+        let step_epochs = check.ok(count("train.step_epochs", self.train.step_epochs, 10));
+        let step_factor = check.ok(bounded(
+            "train.step_factor",
+            self.train.step_factor,
+            0.1,
+            f64::MIN_POSITIVE..=1.0,
+        ));
         let momentum = check.ok(fraction("train.momentum", self.train.momentum));
         let weight_decay = check.ok(non_negative("train.weight_decay", self.train.weight_decay));
+        let metric = check.ok(choice(
+            "train.metric",
+            self.train.metric.as_deref(),
+            Metric::ValAccuracy,
+        ));
+        let keep_default = if validation.unwrap_or(DEFAULT_VALIDATION) > 0 {
+            Keep::Best
+        } else {
+            Keep::Last
+        };
+        let keep = check.ok(choice(
+            "train.keep",
+            self.train.keep.as_deref(),
+            keep_default,
+        ));
+        let patience = check.ok(whole("train.patience", self.train.patience, 0, usize::MAX));
+        let min_delta = check.ok(non_negative("train.min_delta", self.train.min_delta));
 
         if let (Some(Loss::CrossEntropy), Some(OutputActivation::Sigmoid)) = (loss, output) {
             problems.push(Problem::new(
@@ -353,6 +554,41 @@ impl RawConfig {
             problems.push(Problem::new(
                 "train.momentum",
                 "momentum applies to optimizer = \"sgd\"; Adam keeps its own moment estimates",
+            ));
+        }
+        if let (Some(hidden), Some(dropout)) = (&hidden, dropout)
+            && hidden.is_empty()
+            && dropout > 0.0
+        {
+            problems.push(Problem::new(
+                "model.dropout",
+                "drops hidden activations, and model.hidden = [] has no hidden layer",
+            ));
+        }
+        if validation == Some(0) {
+            if keep == Some(Keep::Best) {
+                problems.push(Problem::new(
+                    "train.keep",
+                    "\"best\" picks the epoch on validation images, and data.validation = 0 \
+                     holds none out; set data.validation (e.g. 10000) or keep = \"last\"",
+                ));
+            }
+            if patience.is_some_and(|p| p > 0) {
+                problems.push(Problem::new(
+                    "train.patience",
+                    "early stopping watches the validation metric, and data.validation = 0 \
+                     holds no images out; set data.validation (e.g. 10000) or patience = 0",
+                ));
+            }
+        }
+        if let (Some(warmup), Some(epochs)) = (warmup_epochs, epochs)
+            && warmup >= epochs as f64
+        {
+            problems.push(Problem::new(
+                "train.warmup_epochs",
+                format!(
+                    "{warmup} is not allowed; the warm-up must end before train.epochs ({epochs})"
+                ),
             ));
         }
         let runs = self
@@ -380,19 +616,23 @@ impl RawConfig {
         Ok(Settings {
             name: name.expect(SET),
             config: None,
-            seed: self.seed.unwrap_or(42),
+            seed: seed.expect(SET),
             backend: backend.expect(SET),
             data: DataSettings {
                 dataset: dataset.expect(SET),
                 dir: self.data.dir.clone(),
                 train_limit: train_limit.expect(SET),
                 test_limit: test_limit.expect(SET),
+                validation: validation.expect(SET),
+                augment_shift: augment_shift.expect(SET),
+                augment_rotate: augment_rotate.expect(SET),
             },
             model: MlpConfig {
                 hidden: hidden.expect(SET),
                 activations: activations.expect(SET),
                 output: output.expect(SET),
                 init: init.expect(SET),
+                dropout: dropout.expect(SET),
             },
             train: TrainSettings {
                 epochs: epochs.expect(SET),
@@ -400,8 +640,16 @@ impl RawConfig {
                 loss: loss.expect(SET),
                 optimizer: optimizer.expect(SET),
                 learning_rate: learning_rate.expect(SET),
+                schedule: schedule.expect(SET),
+                warmup_epochs: warmup_epochs.expect(SET),
+                step_epochs: step_epochs.expect(SET),
+                step_factor: step_factor.expect(SET),
                 momentum: momentum.expect(SET),
                 weight_decay: weight_decay.expect(SET),
+                metric: metric.expect(SET),
+                keep: keep.expect(SET),
+                patience: patience.expect(SET),
+                min_delta: min_delta.expect(SET),
             },
             output: OutputSettings {
                 runs,
@@ -413,9 +661,22 @@ impl RawConfig {
                     .unwrap_or_else(|| "results/models".into()),
                 save_model: self.output.save_model.unwrap_or(true),
             },
+            rung: 0,
         })
     }
 }
+
+/// Training images held out for validation when a config does not say: the last 10,000, as in
+/// Nielsen's book (50,000 to train on, 10,000 to choose with), so that picking an epoch or a
+/// network never looks at the test set.
+pub const DEFAULT_VALIDATION: usize = 10_000;
+
+/// The largest random shift of `data.augment_shift`, in pixels: MNIST's digits sit in a 20x20
+/// box centred in 28x28, so 4 pixels keep them in the frame.
+pub const MAX_SHIFT: usize = 4;
+
+/// The largest rotation of `data.augment_rotate`, in degrees.
+pub const MAX_ROTATE: f64 = 30.0;
 
 /// Collects problems while validation goes on, so that all are reported at once.
 struct Checker<'a>(&'a mut Vec<Problem>);
@@ -426,11 +687,96 @@ impl Checker<'_> {
     }
 }
 
-fn non_empty(key: &str, value: Option<String>, default: &str) -> Result<String, Problem> {
+fn run_name(key: &str, value: Option<String>, default: &str) -> Result<String, Problem> {
+    let name = value.unwrap_or_else(|| default.to_string());
+    check_name(&name).map_err(|message| Problem::new(key, message))?;
+    Ok(name)
+}
+
+/// Why `name` cannot label runs, if it cannot: it must be text that no CSV reader takes for
+/// something else (a number, a boolean, a missing value), so that the `name` column keeps one
+/// type in pandas and polars.
+pub fn check_name(name: &str) -> Result<(), String> {
+    const MISSING: [&str; 18] = [
+        "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    ];
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters such as newlines".to_string());
+    }
+    if name.len() > 200 {
+        return Err(format!("is {} bytes long; at most 200", name.len()));
+    }
+    let number = trimmed.parse::<f64>().is_ok() || trimmed.parse::<i128>().is_ok();
+    let boolean = ["true", "false"].contains(&trimmed.to_ascii_lowercase().as_str());
+    if number || boolean || MISSING.contains(&trimmed) {
+        return Err(format!(
+            "\"{name}\" would read as a {} in a CSV reader (pandas, polars), not as a name; \
+             use a name with a letter in it, e.g. \"run_{trimmed}\"",
+            if number {
+                "number"
+            } else if boolean {
+                "boolean"
+            } else {
+                "missing value"
+            }
+        ));
+    }
+    Ok(())
+}
+
+fn seed(value: Option<i64>) -> Result<u64, Problem> {
     match value {
-        Some(value) if value.trim().is_empty() => Err(Problem::new(key, "must not be empty")),
-        Some(value) => Ok(value),
-        None => Ok(default.to_string()),
+        None => Ok(42),
+        Some(n) if n >= 0 => Ok(n as u64),
+        Some(n) => Err(Problem::new(
+            "seed",
+            format!(
+                "{n} is not allowed; a seed is a whole number from 0 to {}",
+                i64::MAX
+            ),
+        )),
+    }
+}
+
+/// A whole number in `0..=max`, or the default.
+fn whole(key: &str, value: Option<i64>, default: usize, max: usize) -> Result<usize, Problem> {
+    match value {
+        None => Ok(default),
+        Some(n) if n >= 0 && (n as u64) <= max as u64 => Ok(n as usize),
+        Some(n) => Err(Problem::new(
+            key,
+            format!("{n} is not allowed; must be a whole number from 0 to {max}"),
+        )),
+    }
+}
+
+/// A number in `range`, or the default.
+fn bounded(
+    key: &str,
+    value: Option<f64>,
+    default: f64,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<f64, Problem> {
+    match value {
+        None => Ok(default),
+        Some(x) if x.is_finite() && range.contains(&x) => Ok(x),
+        Some(x) => Err(Problem::new(
+            key,
+            format!(
+                "{x} is not allowed; must be a number from {} to {}",
+                range.start(),
+                if *range.end() == f64::MAX {
+                    "any larger number".to_string()
+                } else {
+                    range.end().to_string()
+                }
+            ),
+        )),
     }
 }
 
@@ -545,26 +891,33 @@ impl Settings {
             .iter()
             .map(|a| a.to_string())
             .collect();
+        // Without hidden layers there is no activation to name.
         let activation = match activations.first() {
-            Some(first) if activations.iter().any(|a| a != first) => OneOrMany::Many(activations),
-            Some(first) => OneOrMany::One(first.clone()),
-            None => OneOrMany::One(Activation::Sigmoid.to_string()),
+            Some(first) if activations.iter().any(|a| a != first) => {
+                Some(OneOrMany::Many(activations))
+            }
+            Some(first) => Some(OneOrMany::One(first.clone())),
+            None => None,
         };
         RawConfig {
             name: Some(self.name.clone()),
-            seed: Some(self.seed),
+            seed: Some(self.seed as i64),
             backend: Some(self.backend.to_string()),
             data: RawData {
                 dataset: Some(self.data.dataset.to_string()),
                 dir: self.data.dir.clone(),
                 train_limit: self.data.train_limit.map(|n| n as i64),
                 test_limit: self.data.test_limit.map(|n| n as i64),
+                validation: Some(self.data.validation as i64),
+                augment_shift: Some(self.data.augment_shift as i64),
+                augment_rotate: Some(self.data.augment_rotate),
             },
             model: RawModel {
                 hidden: Some(self.model.hidden.iter().map(|&w| w as i64).collect()),
-                activation: Some(activation),
+                activation,
                 output: Some(self.model.output.to_string()),
                 init: Some(self.model.init.to_string()),
+                dropout: Some(self.model.dropout),
             },
             train: RawTrain {
                 epochs: Some(self.train.epochs as i64),
@@ -572,8 +925,16 @@ impl Settings {
                 loss: Some(self.train.loss.to_string()),
                 optimizer: Some(self.train.optimizer.to_string()),
                 learning_rate: Some(self.train.learning_rate),
+                schedule: Some(self.train.schedule.to_string()),
+                warmup_epochs: Some(self.train.warmup_epochs),
+                step_epochs: Some(self.train.step_epochs as i64),
+                step_factor: Some(self.train.step_factor),
                 momentum: Some(self.train.momentum),
                 weight_decay: Some(self.train.weight_decay),
+                metric: Some(self.train.metric.to_string()),
+                keep: Some(self.train.keep.to_string()),
+                patience: Some(self.train.patience as i64),
+                min_delta: Some(self.train.min_delta),
             },
             output: RawOutput {
                 runs: Some(self.output.runs.clone()),
@@ -590,7 +951,8 @@ impl Settings {
     }
 
     /// A short, stable id of everything that affects the result: the same settings and seed give
-    /// the same id; the name, the data folder and output paths do not count.
+    /// the same id (`r` and 11 hexadecimal digits of a SHA-256); the name, the halving rung, the
+    /// data folder and output paths do not count.
     ///
     /// `backend` is the resolved backend, so `cpu` and `flex` runs share ids.
     pub fn run_id(&self, backend: BackendName) -> String {
@@ -601,7 +963,9 @@ impl Settings {
         identity.output = RawOutput::default();
         let canonical = toml::to_string(&identity).expect("settings serialize to TOML");
         let digest = Sha256::digest(canonical.as_bytes());
-        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+        // A letter first, so that no CSV reader takes an id for a number.
+        let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        format!("r{}", &hex[..11])
     }
 }
 

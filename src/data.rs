@@ -6,11 +6,10 @@
 //! bytes in memory (47 MB for MNIST's training set instead of 188 MB as `f32`) and are scaled to
 //! [0, 1], as in the video, when a batch is copied out ([`Split::extend_scaled`]).
 
-use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use flate2::read::GzDecoder;
 use sha2::{Digest, Sha256};
 
@@ -100,12 +99,26 @@ pub struct Idx {
 /// Checks the magic number (two zero bytes, type 0x08 = u8, the number of dimensions), that the
 /// length matches the dimensions, and, when given, the SHA-256 of the decompressed content.
 pub fn read_idx(path: &Path, expected_sha256: Option<&str>) -> Result<Idx> {
-    let raw = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let raw = crate::input::read_bytes(path, "IDX file", crate::input::IDX_MAX)?;
+    parse_idx(raw, path, expected_sha256)
+}
+
+/// [`read_idx`] on bytes already read; `path` names them in errors. Decompresses at most
+/// [`crate::input::IDX_MAX`] bytes.
+pub fn parse_idx(raw: Vec<u8>, path: &Path, expected_sha256: Option<&str>) -> Result<Idx> {
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut bytes = Vec::with_capacity(raw.len() * 5);
+        let mut bytes = Vec::with_capacity(raw.len().saturating_mul(5).min(64 << 20));
         GzDecoder::new(raw.as_slice())
+            .take(crate::input::IDX_MAX + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| user_error(format!("{}: not a valid gzip file: {e}", path.display())))?;
+        if bytes.len() as u64 > crate::input::IDX_MAX {
+            return Err(user_error(format!(
+                "{}: decompresses to more than {}, the most harness reads from an IDX file",
+                path.display(),
+                crate::input::size(crate::input::IDX_MAX)
+            )));
+        }
         bytes
     } else {
         raw
@@ -131,7 +144,17 @@ pub fn read_idx(path: &Path, expected_sha256: Option<&str>) -> Result<Idx> {
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    let expected_len = header + dims.iter().product::<usize>();
+    let items = dims
+        .iter()
+        .try_fold(1usize, |product, &d| product.checked_mul(d))
+        .filter(|&items| items <= crate::input::IDX_MAX as usize);
+    let Some(items) = items else {
+        return Err(bad(format!(
+            "the header's dimensions {dims:?} describe more than {} of items",
+            crate::input::size(crate::input::IDX_MAX)
+        )));
+    };
+    let expected_len = header + items;
     if bytes.len() != expected_len {
         return Err(bad(format!(
             "{} bytes, but the header's dimensions {dims:?} need {expected_len} (truncated or \
@@ -207,6 +230,15 @@ impl Split {
         }
     }
 
+    /// A copy of the last `n` images.
+    pub fn tail(&self, n: usize) -> Split {
+        let start = self.len() - n.min(self.len());
+        Split {
+            pixels: self.pixels[start * INPUTS..].to_vec(),
+            labels: self.labels[start..].to_vec(),
+        }
+    }
+
     /// Keeps the first `limit` images.
     fn truncate(&mut self, limit: Option<usize>) {
         if let Some(limit) = limit.filter(|&limit| limit < self.len()) {
@@ -216,24 +248,37 @@ impl Split {
     }
 }
 
-/// A dataset's training and test splits.
+/// A dataset's training, validation and test splits.
 #[derive(Clone, Debug)]
 pub struct Dataset {
-    /// The training images (60,000, or `train_limit`).
+    /// The training images: the training file's first images (60,000 less the validation
+    /// images, or `train_limit`).
     pub train: Split,
+    /// The training file's last `validation` images, held out to choose with (may be empty).
+    pub validation: Split,
     /// The test images (10,000, or `test_limit`).
     pub test: Split,
     /// The folder the files came from.
     pub dir: PathBuf,
 }
 
+/// Which images of a dataset to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Train on at most this many images.
+    pub train: Option<usize>,
+    /// Hold out the training file's last N images for validation.
+    pub validation: usize,
+    /// Test on the first N test images only.
+    pub test: Option<usize>,
+}
+
 /// Finds and reads a dataset; `dir` overrides the search of [`default_dirs`].
-pub fn load(
-    dataset: DatasetName,
-    dir: Option<&Path>,
-    train_limit: Option<usize>,
-    test_limit: Option<usize>,
-) -> Result<Dataset> {
+///
+/// The validation images are the last `limits.validation` of the training file, as in
+/// Nielsen's loader (images 50,000-59,999 of MNIST for 10,000): the same images for every
+/// seed and every `train_limit`, and never among the training images.
+pub fn load(dataset: DatasetName, dir: Option<&Path>, limits: Limits) -> Result<Dataset> {
     let dirs = match dir {
         Some(dir) => vec![dir.to_path_buf()],
         None => default_dirs(dataset),
@@ -245,8 +290,14 @@ pub fn load(
             let tried: Vec<String> = dirs
                 .iter()
                 .flat_map(|dir| FILES.iter().map(move |file| dir.join(format!("{file}.gz"))))
-                .filter(|path| !path.exists() && !path.with_extension("").exists())
-                .map(|path| format!("  {}", path.display()))
+                .filter(|path| !path.is_file() && !path.with_extension("").is_file())
+                .map(|path| {
+                    let raw = path.with_extension("");
+                    match [&path, &raw].into_iter().find(|p| p.exists()) {
+                        Some(there) => format!("  {} (not a file)", there.display()),
+                        None => format!("  {}", path.display()),
+                    }
+                })
                 .collect();
             user_error(format!(
                 "{dataset} not found; these files (.gz or raw) are missing:\n{}\n{}",
@@ -276,9 +327,25 @@ pub fn load(
 
     let mut train = split(train_images, train_labels, &dir)?;
     let mut test = split(test_images, test_labels, &dir)?;
-    train.truncate(train_limit);
-    test.truncate(test_limit);
-    Ok(Dataset { train, test, dir })
+    let total = train.len();
+    if limits.validation >= total {
+        return Err(user_error(format!(
+            "data.validation = {} leaves no training images: {} holds {total} training images; \
+             hold out fewer (Nielsen's split of MNIST is 10000)",
+            limits.validation,
+            dir.display()
+        )));
+    }
+    let validation = train.tail(limits.validation);
+    train.truncate(Some(total - limits.validation));
+    train.truncate(limits.train);
+    test.truncate(limits.test);
+    Ok(Dataset {
+        train,
+        validation,
+        test,
+        dir,
+    })
 }
 
 /// `dir/name.gz`, or else the raw `dir/name`, if either exists.
@@ -316,6 +383,7 @@ fn split(images: Idx, labels: Idx, dir: &Path) -> Result<Split> {
 mod tests {
     use super::*;
     use flate2::{Compression, write::GzEncoder};
+    use std::fs;
     use std::io::Write;
 
     /// A small labels file: magic 0x00000801, three labels.
@@ -388,7 +456,12 @@ mod tests {
 
     #[test]
     fn loads_the_vendored_mnist_with_limits() {
-        let data = load(DatasetName::Mnist, None, Some(100), Some(50)).unwrap();
+        let limits = Limits {
+            train: Some(100),
+            validation: 0,
+            test: Some(50),
+        };
+        let data = load(DatasetName::Mnist, None, limits).unwrap();
         assert_eq!((data.train.len(), data.test.len()), (100, 50));
         assert_eq!(data.train.pixels.len(), 100 * INPUTS);
         // The first training digit of MNIST is a 5, the first test digit a 7.
@@ -405,13 +478,60 @@ mod tests {
     #[test]
     fn missing_dataset_names_every_path_tried() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("train-images-idx3-ubyte.gz")).unwrap();
         let message = format!(
             "{:#}",
-            load(DatasetName::Mnist, Some(dir.path()), None, None).unwrap_err()
+            load(DatasetName::Mnist, Some(dir.path()), Limits::default()).unwrap_err()
         );
         for file in FILES {
             assert!(message.contains(file), "{message}");
         }
+        assert!(
+            message.contains("train-images-idx3-ubyte.gz (not a file)"),
+            "{message}"
+        );
         assert!(message.contains("data.dir"), "{message}");
+    }
+
+    #[test]
+    fn validation_is_the_end_of_the_training_file_and_never_trained_on() {
+        let all = load(DatasetName::Mnist, None, Limits::default()).unwrap();
+        let limits = Limits {
+            train: Some(3000),
+            validation: 10_000,
+            test: Some(10),
+        };
+        let data = load(DatasetName::Mnist, None, limits).unwrap();
+        assert_eq!(
+            (data.train.len(), data.validation.len(), data.test.len()),
+            (3000, 10_000, 10)
+        );
+        assert_eq!(data.train.pixels(0), all.train.pixels(0));
+        assert_eq!(data.validation.pixels(0), all.train.pixels(50_000));
+        assert_eq!(data.validation.pixels(9_999), all.train.pixels(59_999));
+        let everything = load(
+            DatasetName::Mnist,
+            None,
+            Limits {
+                validation: 10_000,
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(everything.train.len(), 50_000);
+        assert_eq!(everything.train.pixels(49_999), all.train.pixels(49_999));
+        let message = format!(
+            "{:#}",
+            load(
+                DatasetName::Mnist,
+                None,
+                Limits {
+                    validation: 60_000,
+                    ..Limits::default()
+                }
+            )
+            .unwrap_err()
+        );
+        assert!(message.contains("leaves no training images"), "{message}");
     }
 }

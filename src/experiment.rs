@@ -25,7 +25,7 @@ use anyhow::Result;
 use serde::Deserialize;
 use toml::de::DeTable;
 
-use crate::config::{self, Override, Settings};
+use crate::config::{self, Override, Settings, label, show};
 use crate::error::user_error;
 
 /// An experiment file as written.
@@ -62,8 +62,7 @@ pub struct Experiment {
 impl Experiment {
     /// Reads an experiment file and expands it, applying `overrides` (`--set`) to every point.
     pub fn load(path: &Path, overrides: &[Override]) -> Result<Experiment> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| user_error(format!("cannot read experiment {}: {e}", path.display())))?;
+        let source = crate::input::read_text(path, "experiment", crate::input::TEXT_MAX)?;
         let raw: RawExperiment = toml::from_str(&source).map_err(|e| {
             let (line, column) = e
                 .span()
@@ -91,13 +90,9 @@ impl Experiment {
         let (base_source, base_path, mut base_overrides) = match &raw.base {
             Some(toml::Value::String(file)) => {
                 let base_path = path.parent().unwrap_or(Path::new(".")).join(file);
-                let text = std::fs::read_to_string(&base_path).map_err(|e| {
-                    user_error(format!(
-                        "{}: base config {}: {e}",
-                        origin("base"),
-                        base_path.display()
-                    ))
-                })?;
+                let text =
+                    crate::input::read_text(&base_path, "base config", crate::input::TEXT_MAX)
+                        .map_err(|e| user_error(format!("{}: {e:#}", origin("base"))))?;
                 (text, base_path, Vec::new())
             }
             Some(toml::Value::Table(table)) => {
@@ -350,38 +345,6 @@ fn cartesian(grid: &BTreeMap<String, Vec<toml::Value>>) -> Vec<BTreeMap<String, 
             .collect();
     }
     combinations
-}
-
-/// A value as a short string: `[16, 16]` → `16x16`, `"relu"` → `relu`, `0.5` → `0.5`.
-fn show(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Array(items) if items.is_empty() => "none".to_string(),
-        toml::Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join("x"),
-        other => other.to_string(),
-    }
-}
-
-/// A name part for one varying key: `16x16`, `relu`, `s3`, `lr0.1`, `b64`.
-fn label(key: &str, value: &toml::Value) -> String {
-    let shown = show(value);
-    let prefix = match key {
-        "model.hidden" | "model.activation" | "model.output" | "model.init" | "backend"
-        | "data.dataset" | "train.loss" | "train.optimizer" => "",
-        "seed" => "s",
-        "train.learning_rate" => "lr",
-        "train.batch_size" => "b",
-        "train.epochs" => "e",
-        "train.momentum" => "m",
-        "train.weight_decay" => "wd",
-        "data.train_limit" => "n",
-        other => other.rsplit('.').next().unwrap_or(other),
-    };
-    match (key, value) {
-        ("model.hidden", toml::Value::Array(items)) if items.is_empty() => "nohidden".to_string(),
-        ("model.activation", toml::Value::Array(_)) => shown.replace('x', "-"),
-        _ => format!("{prefix}{shown}"),
-    }
 }
 
 /// 1-based line and column of a byte offset.

@@ -1,7 +1,7 @@
 //! `harness inspect`: look inside a trained network.
 //!
-//! A run id (or a model file named after one) resolves to `results/models/<run_id>.bpk` and to its
-//! row in the runs file, which gives the architecture. Writes into the output folder:
+//! A run id (or a model file named after one) resolves to its saved model and its row
+//! ([`crate::saved`]). Writes into the output folder:
 //! - `weights_layer1.png`: the video's picture, one 28x28 tile per first-layer neuron with its
 //!   784 weights, green for positive and red for negative, brightness by magnitude on each tile's
 //!   own scale (the tile's largest |weight| is full brightness, so weak neurons stay visible), the
@@ -19,16 +19,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use burn::module::Module;
+
 use burn::prelude::*;
 use plotters::prelude::*;
 
-use crate::backend::{self, BackendName};
 use crate::choice::Choice;
 use crate::data::{self, DatasetName};
-use crate::error::{suggestion, user_error};
-use crate::model::{Activation, Init, Mlp, MlpConfig, OutputActivation};
-use crate::results::{self, RunRow};
+use crate::error::user_error;
+use crate::results::RunRow;
+use crate::saved::Loaded;
 
 /// Pixels per weight in a first-layer tile.
 pub const TILE_SCALE: u32 = 4;
@@ -37,108 +36,21 @@ pub const TILE_MARGIN: u32 = 8;
 /// Height of the text line under each tile (the bias).
 pub const TILE_LABEL: u32 = 20;
 
-/// A trained model and the row that describes it.
-pub struct Loaded {
-    pub row: RunRow,
-    pub model: Mlp,
-    pub device: Device,
-}
-
-/// Resolves a run id or a `<run_id>.bpk` path and loads the model on the CPU.
-///
-/// burn reads the weights from the file lazily, at first use: the file must stay where it is
-/// (relative paths are resolved against the working directory at that time).
-pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
-    let as_path = Path::new(target);
-    let (run_id, model_file) = if target.ends_with(".bpk") {
-        let stem = as_path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        (stem, as_path.to_path_buf())
-    } else {
-        (target.to_string(), models.join(format!("{target}.bpk")))
-    };
-    let rows: Vec<RunRow> = results::read(runs_csv).map_err(|e| user_error(format!("{e:#}")))?;
-    let row = rows
-        .iter()
-        .rev()
-        .find(|row| row.run_id == run_id)
-        .cloned()
-        .ok_or_else(|| {
-            let mut ids: Vec<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
-            ids.sort_by(|a, b| {
-                strsim::jaro_winkler(&run_id, b).total_cmp(&strsim::jaro_winkler(&run_id, a))
-            });
-            ids.dedup();
-            user_error(format!(
-                "no run {run_id} in {}{}; nearest ids: {}",
-                runs_csv.display(),
-                suggestion(&run_id, ids.iter().copied()),
-                ids.iter().take(5).copied().collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-    if !model_file.is_file() {
-        return Err(user_error(format!(
-            "no model file {} for run {run_id} (models are saved when a run ends ok with \
-             output.save_model = true)",
-            model_file.display()
-        )));
+/// `harness inspect`: writes the pictures (and, for an image, its activations) into `out`
+/// (default `results/inspect/<run_id>`) and prints each file written.
+pub fn command(loaded: &Loaded, out: Option<&Path>, image: Option<&str>) -> Result<u8> {
+    let out = out.map_or_else(
+        || Path::new("results/inspect").join(&loaded.row.run_id),
+        Path::to_path_buf,
+    );
+    if let Some(image) = image {
+        let probe = Probe::parse(image);
+        println!("{}", activations(loaded, &probe, &out)?.display());
     }
-    let config = architecture(&row)?;
-    let device = backend::select(BackendName::Cpu)?.device;
-    let model = config
-        .init(&device)
-        .try_load_file(&model_file)
-        .map_err(|e| {
-            user_error(format!(
-                "{} does not hold the {} network that {} describes for run {run_id}: {e:?}",
-                model_file.display(),
-                config.shape(),
-                runs_csv.display()
-            ))
-        })?;
-    Ok(Loaded { row, model, device })
-}
-
-/// The network a runs row describes.
-fn architecture(row: &RunRow) -> Result<MlpConfig> {
-    let bad = |what: String| user_error(format!("run {}: {what}", row.run_id));
-    let hidden: Vec<usize> = if row.hidden.is_empty() {
-        Vec::new()
-    } else {
-        row.hidden
-            .split('x')
-            .map(|w| {
-                w.parse().map_err(|_| {
-                    bad(format!(
-                        "hidden \"{}\" is not widths like 16x16",
-                        row.hidden
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?
-    };
-    let names: Vec<&str> = row.activation.split(',').collect();
-    let activations = match names.len() {
-        1 => vec![Activation::parse(names[0]).map_err(bad)?; hidden.len()],
-        n if n == hidden.len() => names
-            .iter()
-            .map(|n| Activation::parse(n).map_err(bad))
-            .collect::<Result<_>>()?,
-        _ => {
-            return Err(bad(format!(
-                "activation \"{}\" does not fit hidden {}",
-                row.activation, row.hidden
-            )));
-        }
-    };
-    Ok(MlpConfig {
-        hidden,
-        activations,
-        output: OutputActivation::parse(&row.output).map_err(bad)?,
-        init: Init::Default,
-    })
+    for file in inspect(loaded, &out)? {
+        println!("{}", file.display());
+    }
+    Ok(crate::error::exit::OK)
 }
 
 /// Writes the pictures and the confusion matrix of a loaded model into `out`.
@@ -191,7 +103,7 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
     crate::plot::register_font();
     let (pixels, label, name) = match probe {
         Probe::Test(index) => {
-            let test = data::load(dataset_of(&loaded.row), None, None, None)?.test;
+            let test = data::load(dataset_of(&loaded.row), None, data::Limits::default())?.test;
             if *index >= test.len() {
                 return Err(user_error(format!(
                     "--image {index}: the test set has images 0 to {}",
@@ -405,7 +317,7 @@ fn weight_heatmap(values: &[f32], inputs: usize, outputs: usize, path: &Path) ->
 
 /// The confusion matrix on the test set: CSV, per-class accuracy and a picture.
 fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
-    let test = data::load(dataset_of(&loaded.row), None, None, None)?.test;
+    let test = data::load(dataset_of(&loaded.row), None, data::Limits::default())?.test;
     let mut counts = [[0usize; 10]; 10];
     // (confidence, index, true, predicted) of every wrong answer.
     let mut wrong: Vec<(f32, usize, u8, usize)> = Vec::new();

@@ -7,13 +7,18 @@
 //! has one CPU thread to itself (a sweep worker with `--jobs` equal to the cores) the training
 //! loop asks for the batches to be made on its own thread instead, where a second thread would
 //! only compete for the core. Either way the order is the same: a seeded shuffle per epoch.
+//!
+//! Augmentation ([`Augment`]) moves and turns each training image at random as it is copied
+//! out: a shift of up to k pixels in x and y and a rotation of up to r degrees about the centre
+//! (bilinear), the kind of small distortion Simard et al. (2003) trained with. Its draws come
+//! from a generator of their own, so the shuffle is the same with and without it.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::Scope;
 
-use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
 
 use crate::data::Split;
 use crate::model::INPUTS;
@@ -24,6 +29,77 @@ const GROUP_IMAGES: usize = 2048;
 
 /// Groups the loader may run ahead of the training loop.
 const GROUPS_AHEAD: usize = 2;
+
+/// Random changes made to each training image as it is copied out.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Augment {
+    /// Largest shift in x and in y, in pixels (0: none).
+    pub shift: usize,
+    /// Largest rotation either way, in degrees (0: none).
+    pub rotate: f64,
+}
+
+impl Augment {
+    /// Whether images are changed at all.
+    pub fn is_off(&self) -> bool {
+        self.shift == 0 && self.rotate == 0.0
+    }
+
+    /// Appends image `index` of `split`, moved and turned by a random draw, scaled to [0, 1].
+    fn extend(
+        &self,
+        split: &Split,
+        index: usize,
+        rng: &mut Xoshiro256PlusPlus,
+        out: &mut Vec<f32>,
+    ) {
+        let pixels = split.pixels(index);
+        let k = self.shift as i64;
+        let dx = if k > 0 { rng.random_range(-k..=k) } else { 0 };
+        let dy = if k > 0 { rng.random_range(-k..=k) } else { 0 };
+        if self.rotate == 0.0 {
+            // A whole-pixel shift: copy rows, fill what comes in with black.
+            for y in 0..28i64 {
+                for x in 0..28i64 {
+                    let (sx, sy) = (x - dx, y - dy);
+                    let byte = if (0..28).contains(&sx) && (0..28).contains(&sy) {
+                        pixels[(sy * 28 + sx) as usize]
+                    } else {
+                        0
+                    };
+                    out.push(crate::data::intensity(byte));
+                }
+            }
+            return;
+        }
+        let angle = rng.random_range(-self.rotate..=self.rotate).to_radians();
+        let (sin, cos) = angle.sin_cos();
+        let at = |x: i64, y: i64| -> f64 {
+            if (0..28).contains(&x) && (0..28).contains(&y) {
+                f64::from(pixels[(y * 28 + x) as usize])
+            } else {
+                0.0
+            }
+        };
+        const CENTRE: f64 = 13.5;
+        for y in 0..28 {
+            for x in 0..28 {
+                // Where this output pixel comes from: undo the shift, then the rotation.
+                let (ux, uy) = ((x - dx) as f64 - CENTRE, (y - dy) as f64 - CENTRE);
+                let sx = cos * ux + sin * uy + CENTRE;
+                let sy = -sin * ux + cos * uy + CENTRE;
+                let (x0, y0) = (sx.floor(), sy.floor());
+                let (fx, fy) = (sx - x0, sy - y0);
+                let (x0, y0) = (x0 as i64, y0 as i64);
+                let value = at(x0, y0) * (1.0 - fx) * (1.0 - fy)
+                    + at(x0 + 1, y0) * fx * (1.0 - fy)
+                    + at(x0, y0 + 1) * (1.0 - fx) * fy
+                    + at(x0 + 1, y0 + 1) * fx * fy;
+                out.push((value / 255.0) as f32);
+            }
+        }
+    }
+}
 
 /// Images and labels of one mini-batch, on the host.
 pub struct HostBatch {
@@ -39,6 +115,26 @@ impl HostBatch {
         let mut pixels = Vec::with_capacity(indices.len() * INPUTS);
         for &i in indices {
             split.extend_scaled(i, &mut pixels);
+        }
+        HostBatch {
+            pixels,
+            labels: indices.iter().map(|&i| split.labels[i]).collect(),
+        }
+    }
+
+    /// Copies the images at `indices` out of `split`, each changed by a draw of `augment`.
+    pub fn gather_augmented(
+        split: &Split,
+        indices: &[usize],
+        augment: Augment,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> HostBatch {
+        if augment.is_off() {
+            return HostBatch::gather(split, indices);
+        }
+        let mut pixels = Vec::with_capacity(indices.len() * INPUTS);
+        for &i in indices {
+            augment.extend(split, i, rng, &mut pixels);
         }
         HostBatch {
             pixels,
@@ -64,8 +160,9 @@ pub struct Plan {
     /// than the split).
     pub steps: usize,
     pub batch_size: usize,
-    /// Seeds the per-epoch shuffle.
+    /// Seeds the per-epoch shuffle and the augmentation.
     pub seed: u64,
+    pub augment: Augment,
 }
 
 /// The batches of `plan` over `split`: `plan.steps` shuffled batches per epoch, for
@@ -95,6 +192,8 @@ struct Source<'a> {
     split: &'a Split,
     plan: Plan,
     rng: Xoshiro256PlusPlus,
+    /// The augmentation's draws, apart from the shuffle's.
+    augment_rng: Xoshiro256PlusPlus,
     order: Vec<usize>,
     /// Batches made so far.
     made: usize,
@@ -105,6 +204,7 @@ impl<'a> Source<'a> {
         Source {
             split,
             rng: Xoshiro256PlusPlus::seed_from_u64(plan.seed),
+            augment_rng: Xoshiro256PlusPlus::seed_from_u64(plan.seed ^ 0x5eed_a06e_17a7_1011),
             order: (0..split.len()).collect(),
             plan,
             made: 0,
@@ -126,7 +226,12 @@ impl Iterator for Source<'_> {
         self.made += 1;
         let start = step * self.plan.batch_size;
         let end = (start + self.plan.batch_size).min(self.order.len());
-        Some(HostBatch::gather(self.split, &self.order[start..end]))
+        Some(HostBatch::gather_augmented(
+            self.split,
+            &self.order[start..end],
+            self.plan.augment,
+            &mut self.augment_rng,
+        ))
     }
 }
 
@@ -185,15 +290,19 @@ mod tests {
 
     #[test]
     fn batches_are_the_seeded_shuffle_of_every_image_once_per_epoch() {
-        let split = load(DatasetName::Mnist, None, Some(1000), Some(1))
-            .unwrap()
-            .train;
+        let limits = crate::data::Limits {
+            train: Some(1000),
+            validation: 0,
+            test: Some(1),
+        };
+        let split = load(DatasetName::Mnist, None, limits).unwrap().train;
         // 99 batches of 10 a step: the last 10 images of each epoch's order are left out.
         let plan = || Plan {
             epochs: 3,
             steps: 99,
             batch_size: 10,
             seed: 7,
+            augment: Augment::default(),
         };
         for background in [true, false] {
             let batches: Vec<HostBatch> = std::thread::scope(|scope| {
@@ -225,19 +334,91 @@ mod tests {
 
     #[test]
     fn dropping_the_receiver_stops_the_loader() {
-        let split = load(DatasetName::Mnist, None, Some(100), Some(1))
-            .unwrap()
-            .train;
+        let limits = crate::data::Limits {
+            train: Some(100),
+            validation: 0,
+            test: Some(1),
+        };
+        let split = load(DatasetName::Mnist, None, limits).unwrap().train;
         let plan = Plan {
             epochs: 1_000_000,
             steps: 10,
             batch_size: 10,
             seed: 1,
+            augment: Augment::default(),
         };
         // The scope joins the loader thread: this test hangs if the loader does not stop.
         std::thread::scope(|scope| {
             let mut batches = batches(scope, &split, plan, true);
             assert_eq!(batches.next_batch().unwrap().len(), 10);
         });
+    }
+
+    #[test]
+    fn augmentation_moves_ink_but_keeps_labels_and_the_shuffle() {
+        let split = load(
+            DatasetName::Mnist,
+            None,
+            crate::data::Limits {
+                train: Some(200),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .train;
+        let indices: Vec<usize> = (0..200).collect();
+        let plain = HostBatch::gather(&split, &indices);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        for augment in [
+            Augment {
+                shift: 2,
+                rotate: 0.0,
+            },
+            Augment {
+                shift: 0,
+                rotate: 15.0,
+            },
+            Augment {
+                shift: 2,
+                rotate: 15.0,
+            },
+        ] {
+            let moved = HostBatch::gather_augmented(&split, &indices, augment, &mut rng);
+            assert_eq!(moved.labels, plain.labels);
+            assert_eq!(moved.pixels.len(), plain.pixels.len());
+            assert!(moved.pixels.iter().all(|p| (0.0..=1.0).contains(p)));
+            let changed = moved
+                .pixels
+                .chunks(INPUTS)
+                .zip(plain.pixels.chunks(INPUTS))
+                .filter(|(a, b)| a != b)
+                .count();
+            assert!(
+                changed > 100,
+                "{augment:?} changed only {changed} of 200 images"
+            );
+            // Ink is moved, not made or lost (to within the interpolation and the border).
+            let ink = |p: &[f32]| p.iter().sum::<f32>();
+            let (a, b) = (ink(&moved.pixels), ink(&plain.pixels));
+            assert!((a - b).abs() / b < 0.05, "{augment:?}: ink {a} against {b}");
+        }
+        // Seeded: the same draws give the same images.
+        let augment = Augment {
+            shift: 3,
+            rotate: 10.0,
+        };
+        let first = HostBatch::gather_augmented(
+            &split,
+            &indices,
+            augment,
+            &mut Xoshiro256PlusPlus::seed_from_u64(9),
+        );
+        let again = HostBatch::gather_augmented(
+            &split,
+            &indices,
+            augment,
+            &mut Xoshiro256PlusPlus::seed_from_u64(9),
+        );
+        assert_eq!(first.pixels, again.pixels);
     }
 }

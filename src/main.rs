@@ -11,9 +11,8 @@ use harness::cli::{Cli, Command};
 use harness::config::{self, Override};
 use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message};
 use harness::experiment::Experiment;
-use harness::results::Status;
-use harness::run::{self, Progress, thousands};
-use harness::{bench, inspect, merge, plot, predict, report, sweep};
+use harness::run::{self, Progress};
+use harness::{bench, check, inspect, merge, plot, predict, report, saved, sweep};
 
 /// Training small networks makes dozens of short-lived tensor allocations per step; mimalloc
 /// serves them faster than glibc's allocator (BENCHMARKS.md, "Levers measured").
@@ -21,6 +20,7 @@ use harness::{bench, inspect, merge, plot, predict, report, sweep};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     install_panic_hook();
     let outcome = catch_unwind(AssertUnwindSafe(|| execute(cli)));
@@ -56,44 +56,14 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 Progress::auto()
             };
-            let report = run::run(&settings, progress, run::Record::Always)?;
-            let row = &report.row;
-            let saved = report
-                .model_file
-                .map(|path| format!(", model {}", path.display()))
-                .unwrap_or_default();
-            println!(
-                "{}: {} test accuracy {:.4} ({} parameters, {} on {}, {:.1} s train, {:.1} s \
-                 total); row {} appended to {}{saved}",
-                row.name,
-                match row.status {
-                    Status::Ok => "ok,",
-                    Status::Diverged => "DIVERGED,",
-                    Status::Failed => "FAILED,",
-                },
-                row.test_accuracy,
-                thousands(row.params),
-                row.backend,
-                row.device,
-                row.train_seconds,
-                row.total_seconds,
-                row.run_id,
-                report.runs_csv.display(),
-            );
-            if row.status == Status::Failed {
-                eprintln!("error: {}", row.error);
-            }
-            Ok(if row.status == Status::Ok {
-                exit::OK
-            } else {
-                exit::FAILED
-            })
+            run::command(&settings, progress)
         }
         Command::Sweep {
             experiment,
             dry_run,
             jobs,
             shard,
+            rung,
             retry_failed,
             force,
             fail_fast,
@@ -105,6 +75,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             let options = sweep::Options {
                 jobs: usize::from(jobs),
                 shard,
+                rung,
                 dry_run,
                 retry_failed,
                 force,
@@ -114,25 +85,16 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             };
             sweep::sweep(&experiment, &options)
         }
-        Command::Merge { inputs, output } => {
-            let merged = merge::merge(&inputs, &output)?;
-            println!(
-                "{}: {} rows from {} files ({} repeated rows dropped)",
-                output.display(),
-                merged.written,
-                inputs.len(),
-                merged.read - merged.written
-            );
-            Ok(exit::OK)
-        }
+        Command::Merge { inputs, output } => merge::command(&inputs, &output),
         Command::Worker {
             experiment: path,
             index,
+            rung,
             set,
             force,
         } => {
             let experiment = Experiment::load(&path, &parse_overrides(&set)?)?;
-            sweep::worker(&path, index, &experiment, force)
+            sweep::worker(&path, &experiment, rung, index, force)
         }
         Command::Plot {
             runs,
@@ -147,11 +109,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
                 runs: run_ids,
                 filters: filter,
             };
-            let written = plot::plot(&runs, &epochs, &output, size, &selection)?;
-            for file in written.files {
-                println!("{}", file.display());
-            }
-            Ok(exit::OK)
+            plot::command(&runs, &epochs, &output, size, &selection)
         }
         Command::Inspect {
             target,
@@ -160,17 +118,8 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             output,
             image,
         } => {
-            let loaded = inspect::load(&target, &runs, &models)?;
-            let out =
-                output.unwrap_or_else(|| Path::new("results/inspect").join(&loaded.row.run_id));
-            if let Some(image) = image {
-                let probe = inspect::Probe::parse(&image);
-                println!("{}", inspect::activations(&loaded, &probe, &out)?.display());
-            }
-            for file in inspect::inspect(&loaded, &out)? {
-                println!("{}", file.display());
-            }
-            Ok(exit::OK)
+            let loaded = saved::load(&target, &runs, &models)?;
+            inspect::command(&loaded, output.as_deref(), image.as_deref())
         }
         Command::Predict {
             target,
@@ -180,41 +129,15 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             no_invert,
             json,
         } => {
-            let loaded = inspect::load(&target, &runs, &models)?;
+            let loaded = saved::load(&target, &runs, &models)?;
             let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
-            for answer in predict::predict(&loaded, &paths, !no_invert)? {
-                if json {
-                    println!("{}", serde_json::to_string(&answer)?);
-                } else {
-                    let outputs: Vec<String> =
-                        answer.outputs.iter().map(|v| format!("{v:.3}")).collect();
-                    println!(
-                        "{}: {}{} [{}]",
-                        answer.image,
-                        answer.digit,
-                        if answer.inverted { " (inverted)" } else { "" },
-                        outputs.join(" ")
-                    );
-                }
-            }
-            Ok(exit::OK)
+            predict::command(&loaded, &paths, !no_invert, json)
         }
         Command::Report {
             runs,
             group_by,
             output,
-        } => {
-            let table = report::markdown(&runs, &group_by)?;
-            match output {
-                Some(path) => {
-                    std::fs::write(&path, &table)
-                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-                    println!("report written to {}", path.display());
-                }
-                None => print!("{table}"),
-            }
-            Ok(exit::OK)
-        }
+        } => report::command(&runs, &group_by, output.as_deref()),
         Command::Bench {
             configs,
             backends,
@@ -230,24 +153,19 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             bench::bench(&options)?;
             Ok(exit::OK)
         }
-        Command::Check { configs, overrides } => {
-            for path in configs {
-                let settings = config::load(&path, &overrides.assignments())?;
-                let backend = settings.backend.resolve();
-                println!(
-                    "# {}: ok; {} network, {} parameters; run_id {} on {backend}",
-                    path.display(),
-                    settings.model.shape(),
-                    thousands(settings.model.num_params()),
-                    settings.run_id(backend),
-                );
-                println!("{}", settings.to_toml());
-            }
-            Ok(exit::OK)
-        }
+        Command::Check { configs, overrides } => check::command(&configs, &overrides.assignments()),
     }
 }
 
 fn parse_overrides(set: &[String]) -> anyhow::Result<Vec<Override>> {
     set.iter().map(|s| Override::parse(s)).collect()
+}
+
+/// Rust ignores SIGPIPE, so a closed pipe (`harness sweep --dry-run | head -1`) makes `println!`
+/// panic. Restore the default: harness ends quietly when its reader goes away, as `cat` does.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -1,71 +1,63 @@
 //! `harness merge`: the union of results files written by separate shards.
 //!
-//! Inputs must share one header, that of runs.csv or of epochs.csv. The output holds one row per
-//! run_id (runs) or per run_id and epoch (epochs), in the order first seen. A repeated row whose
-//! status and metrics agree (a rerun on a CPU backend reproduces them exactly) is kept once;
-//! a repeated row that disagrees is an error naming the run_id.
+//! Inputs must all be runs files or all epochs files of this format. The output holds every
+//! attempt once: a row whose attempt was already seen (the same shard merged twice) is dropped
+//! when it is the same row, and is an error naming the attempt when it differs (a file edited
+//! by hand). Several attempts of one run (a failed run and its retry) are all kept; every reader
+//! picks the one that stands for the run by one rule ([`crate::results::effective`]).
+//!
+//! An output that exists and is not among the inputs is merged into, not replaced: its rows
+//! come first. It is written whole, to a temporary file renamed into place, under the output's
+//! lock, so a run appending to it meanwhile waits and then appends to the merged file.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::error::user_error;
-use crate::results::{self, EpochRow, RunRow};
-
-/// A row type that can be merged: its key and whether two rows with that key agree.
-trait Mergeable: Serialize + DeserializeOwned + Default {
-    fn key(&self) -> String;
-    fn agrees(&self, other: &Self) -> bool;
-}
-
-fn same(a: f64, b: f64) -> bool {
-    a.to_bits() == b.to_bits()
-}
-
-impl Mergeable for RunRow {
-    fn key(&self) -> String {
-        self.run_id.clone()
-    }
-
-    fn agrees(&self, other: &Self) -> bool {
-        self.status == other.status
-            && same(self.train_loss, other.train_loss)
-            && same(self.train_accuracy, other.train_accuracy)
-            && same(self.test_loss, other.test_loss)
-            && same(self.test_accuracy, other.test_accuracy)
-    }
-}
-
-impl Mergeable for EpochRow {
-    fn key(&self) -> String {
-        format!("{} epoch {}", self.run_id, self.epoch)
-    }
-
-    fn agrees(&self, other: &Self) -> bool {
-        same(self.train_loss, other.train_loss)
-            && same(self.train_accuracy, other.train_accuracy)
-            && same(self.test_loss, other.test_loss)
-            && same(self.test_accuracy, other.test_accuracy)
-    }
-}
+use crate::error::{exit, user_error};
+use crate::journal::{self, Locked, Pair};
+use crate::results::{self, EpochRow, Row, RunRow};
 
 /// What a merge did.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Merged {
-    /// Rows read from all inputs.
+    /// Rows read from all inputs (and the output, when merged into).
     pub read: usize,
     /// Rows written.
     pub written: usize,
+    /// Whether the output existed and was not an input, so its rows were kept.
+    pub into_existing: bool,
 }
 
-/// Merges `inputs` into `output` (written whole: a temporary file renamed into place).
+/// `harness merge`: merges and prints what it did.
+pub fn command(inputs: &[PathBuf], output: &Path) -> Result<u8> {
+    let merged = merge(inputs, output)?;
+    let files = |n: usize| if n == 1 { "file" } else { "files" };
+    println!(
+        "{}: {} rows from {} input {}{} ({} repeated rows dropped)",
+        output.display(),
+        merged.written,
+        inputs.len(),
+        files(inputs.len()),
+        if merged.into_existing {
+            " merged into its existing rows"
+        } else {
+            ""
+        },
+        merged.read - merged.written
+    );
+    Ok(exit::OK)
+}
+
+/// Merges `inputs` into `output`.
 pub fn merge(inputs: &[PathBuf], output: &Path) -> Result<Merged> {
     let first = inputs
         .first()
         .ok_or_else(|| user_error("merge needs at least one CSV file"))?;
+    for input in inputs {
+        crate::input::regular_file(input, "input", crate::input::CSV_MAX)?;
+    }
     let header = header_of(first)?;
     for input in &inputs[1..] {
         let other = header_of(input)?;
@@ -84,55 +76,137 @@ pub fn merge(inputs: &[PathBuf], output: &Path) -> Result<Merged> {
     } else if header == results::header::<EpochRow>() {
         merge_rows::<EpochRow>(inputs, output)
     } else {
-        Err(user_error(format!(
-            "{} is not a harness runs.csv or epochs.csv; its header is:\n  {header}",
-            first.display()
-        )))
+        // Let the runs reader explain (an older format, a byte-order mark, a foreign file).
+        results::parse::<RunRow>(&std::fs::read(first)?, first)?;
+        unreachable!("a header that is not a runs header fails to parse as one")
     }
 }
 
+/// The first line of a file, read with a bound.
 fn header_of(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path)
         .map_err(|e| user_error(format!("cannot read {}: {e}", path.display())))?;
-    Ok(text.lines().next().unwrap_or_default().to_string())
+    let mut line = String::new();
+    std::io::BufReader::new(file.take(1 << 16))
+        .read_line(&mut line)
+        .map_err(|e| user_error(format!("cannot read {}: {e}", path.display())))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-fn merge_rows<T: Mergeable>(inputs: &[PathBuf], output: &Path) -> Result<Merged> {
-    let mut rows: Vec<T> = Vec::new();
-    let mut seen: HashMap<String, (usize, PathBuf)> = HashMap::new();
-    let mut read = 0;
+/// Whether two paths name the same file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn merge_rows<T: Row>(inputs: &[PathBuf], output: &Path) -> Result<Merged> {
+    let existed = output.exists();
+    merge_locked::<T>(inputs, output, existed).inspect_err(|_| {
+        // Leave no empty file behind where there was none.
+        if !existed && std::fs::metadata(output).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(output);
+        }
+    })
+}
+
+fn merge_locked<T: Row>(inputs: &[PathBuf], output: &Path, existed: bool) -> Result<Merged> {
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create folder {}", parent.display()))?;
+    }
+    // Hold the output's lock (finishing any interrupted commit to it) until the rename.
+    let (output_lock, _pair) = if T::WHAT == RunRow::WHAT {
+        let pair = Pair::lock(output, None, true)?;
+        (None, Some(pair))
+    } else {
+        (Some(Locked::open(output, T::WHAT, true)?), None)
+    };
+    let output_bytes = match (&output_lock, &_pair) {
+        (Some(locked), _) => locked.contents()?,
+        (None, Some(pair)) => pair.runs.contents()?,
+        _ => unreachable!("one of the two locks is held"),
+    };
+    let into_existing = existed && !inputs.iter().any(|input| same_file(input, output));
+
+    let mut sources: Vec<(PathBuf, Vec<T>)> = Vec::new();
+    if into_existing {
+        sources.push((
+            output.to_path_buf(),
+            results::parse::<T>(&output_bytes, output)?,
+        ));
+    }
     for input in inputs {
-        for row in results::read::<T>(input).map_err(|e| user_error(format!("{e:#}")))? {
+        let rows = if same_file(input, output) {
+            results::parse::<T>(&output_bytes, output)?
+        } else {
+            results::read_existing::<T>(input)?
+        };
+        sources.push((input.clone(), rows));
+    }
+
+    let mut rows: Vec<T> = Vec::new();
+    let mut seen: HashMap<(String, String), (usize, PathBuf)> = HashMap::new();
+    let mut read = 0;
+    for (source, source_rows) in sources {
+        for row in source_rows {
             read += 1;
-            let key = row.key();
+            let key = (row.attempt().to_string(), key_detail(&row));
             match seen.get(&key) {
-                // The same result twice (a shard merged twice, a deterministic rerun): keep one.
-                Some((index, _)) if rows[*index].agrees(&row) => {}
+                Some((index, _)) if same_row(&rows[*index], &row) => {}
                 Some((_, from)) => {
                     return Err(user_error(format!(
-                        "run {key} has different results in {} and {}; remove one of the rows",
+                        "attempt {} ({}) has different rows in {} and {}; the rows of one attempt \
+                         are written once, so one of the files was edited: remove one of them",
+                        key.0,
+                        T::WHAT,
                         from.display(),
-                        input.display()
+                        source.display()
                     )));
                 }
                 None => {
-                    seen.insert(key, (rows.len(), input.clone()));
+                    seen.insert(key, (rows.len(), source.clone()));
                     rows.push(row);
                 }
             }
         }
     }
-    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create folder {}", parent.display()))?;
-    }
-    let partial = output.with_extension("csv.partial");
-    let _ = std::fs::remove_file(&partial);
-    results::append(&partial, &rows)?;
-    std::fs::rename(&partial, output)
+    let partial = journal::sibling(output, "merging");
+    let bytes = results::to_csv(&rows, true);
+    write_synced(&partial, &bytes)
+        .and_then(|()| std::fs::rename(&partial, output).map_err(anyhow::Error::new))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
         .with_context(|| format!("cannot write {}", output.display()))?;
     Ok(Merged {
         read,
         written: rows.len(),
+        into_existing,
     })
+}
+
+/// What tells two rows of one attempt apart: the epoch for epochs rows, nothing for runs rows.
+fn key_detail<T: Row>(row: &T) -> String {
+    let value = serde_json::to_value(row).expect("a row serializes");
+    value
+        .get("epoch")
+        .map(|epoch| epoch.to_string())
+        .unwrap_or_default()
+}
+
+/// Two rows are the same when they serialize to the same CSV line (NaN equals NaN there).
+fn same_row<T: Row>(a: &T, b: &T) -> bool {
+    results::to_csv(std::slice::from_ref(a), false)
+        == results::to_csv(std::slice::from_ref(b), false)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation;
 
-use crate::choice::choice_enum;
+use crate::choice::{Choice, choice_enum};
 use crate::fused;
 
 /// Pixels per MNIST image (28 x 28), the width of the input layer.
@@ -50,6 +50,9 @@ choice_enum! {
         Default = "default",
         /// Every weight and bias drawn from N(0, 1), as in Nielsen's book, chapter 1.
         Gaussian = "gaussian",
+        /// Weights from N(0, 1/fan_in), biases from N(0, 1): Nielsen's chapter 3, which keeps
+        /// the first sigmoid layer out of saturation.
+        Scaled = "scaled",
     }
 }
 
@@ -78,6 +81,8 @@ pub struct MlpConfig {
     pub output: OutputActivation,
     /// How parameters start.
     pub init: Init,
+    /// Fraction of each hidden layer's activations zeroed at random in training (0: none).
+    pub dropout: f64,
 }
 
 impl MlpConfig {
@@ -95,12 +100,70 @@ impl MlpConfig {
         widths.join("-")
     }
 
-    /// Weights and biases: the sum over layers of in * out + out (13,002 for [16, 16]).
+    /// Weights and biases: the sum over layers of in * out + out (13,002 for [16, 16]);
+    /// saturates instead of overflowing for absurd widths.
     pub fn num_params(&self) -> usize {
         self.widths()
             .windows(2)
-            .map(|pair| pair[0] * pair[1] + pair[1])
-            .sum()
+            .map(|pair| pair[0].saturating_mul(pair[1]).saturating_add(pair[1]))
+            .fold(0, usize::saturating_add)
+    }
+
+    /// The hidden activations as one label: `sigmoid` when every layer has it, one name per
+    /// layer joined by commas when they differ (`relu,tanh`), `none` without hidden layers.
+    /// [`MlpConfig::parse_activations`] reads it back.
+    pub fn activation_label(&self) -> String {
+        let names: Vec<&str> = self.activations.iter().map(|a| a.name()).collect();
+        match names.first() {
+            None => "none".to_string(),
+            Some(first) if names.iter().all(|n| n == first) => first.to_string(),
+            Some(_) => names.join(","),
+        }
+    }
+
+    /// The activations of `layers` hidden layers from an [`MlpConfig::activation_label`].
+    pub fn parse_activations(label: &str, layers: usize) -> Result<Vec<Activation>, String> {
+        if layers == 0 {
+            return match label {
+                "none" | "" => Ok(Vec::new()),
+                other => Err(format!(
+                    "activation \"{other}\" given for a network without hidden layers"
+                )),
+            };
+        }
+        let names: Vec<&str> = label.split(',').collect();
+        match names.len() {
+            1 => Ok(vec![Activation::parse(names[0])?; layers]),
+            n if n == layers => names.iter().map(|n| Activation::parse(n)).collect(),
+            n => Err(format!(
+                "activation \"{label}\" names {n} activations for {layers} hidden layers"
+            )),
+        }
+    }
+
+    /// The hidden widths of a shape written as [`MlpConfig::shape`] does (`784-16-16-10`).
+    pub fn parse_shape(shape: &str) -> Result<Vec<usize>, String> {
+        let widths: Vec<usize> = shape
+            .split('-')
+            .map(|w| w.parse::<usize>().ok().filter(|&w| w > 0))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("shape \"{shape}\" is not widths like 784-16-16-10"))?;
+        match widths.as_slice() {
+            [INPUTS, hidden @ .., OUTPUTS] => Ok(hidden.to_vec()),
+            _ => Err(format!(
+                "shape \"{shape}\" does not go from {INPUTS} inputs to {OUTPUTS} outputs"
+            )),
+        }
+    }
+
+    /// Bytes of memory training this network at `batch` would take at least: weights,
+    /// gradients and two optimizer moments per parameter, and a few copies of every layer's
+    /// activations for the training batch and for an evaluation batch of `eval_batch` images.
+    pub fn training_memory(&self, batch: usize, eval_batch: usize) -> u128 {
+        let params = self.num_params() as u128;
+        let activations: u128 = self.widths().iter().map(|&w| w as u128).sum();
+        let widest = self.widths().into_iter().max().unwrap_or(0) as u128;
+        4 * (4 * params + 4 * batch as u128 * activations + 3 * eval_batch as u128 * widest)
     }
 
     /// Builds the network on `device`, with parameters drawn from the device's seeded generator.
@@ -110,26 +173,41 @@ impl MlpConfig {
             self.activations.len(),
             "one activation per hidden layer"
         );
-        let initializer = match self.init {
-            Init::Default => LinearConfig::new(1, 1).initializer,
-            Init::Gaussian => Initializer::Normal {
-                mean: 0.0,
-                std: 1.0,
-            },
-        };
         let layers = self
             .widths()
             .windows(2)
             .map(|pair| {
-                LinearConfig::new(pair[0], pair[1])
-                    .with_initializer(initializer.clone())
-                    .init(device)
+                let initializer = match self.init {
+                    Init::Default => LinearConfig::new(1, 1).initializer,
+                    Init::Gaussian => Initializer::Normal {
+                        mean: 0.0,
+                        std: 1.0,
+                    },
+                    Init::Scaled => Initializer::Normal {
+                        mean: 0.0,
+                        std: 1.0 / (pair[0] as f64).sqrt(),
+                    },
+                };
+                let mut layer = LinearConfig::new(pair[0], pair[1])
+                    .with_initializer(initializer)
+                    .init(device);
+                if self.init == Init::Scaled {
+                    // Nielsen's biases stay N(0, 1).
+                    let bias = Tensor::<1>::random(
+                        [pair[1]],
+                        burn::tensor::Distribution::Normal(0.0, 1.0),
+                        device,
+                    );
+                    layer.bias = Some(burn::module::Param::from_tensor(bias));
+                }
+                layer
             })
             .collect();
         Mlp {
             layers,
             activations: self.activations.clone(),
             output: self.output,
+            dropout: self.dropout,
         }
     }
 }
@@ -143,6 +221,8 @@ pub struct Mlp {
     activations: Vec<Activation>,
     #[module(skip)]
     output: OutputActivation,
+    #[module(skip)]
+    dropout: f64,
 }
 
 impl Mlp {
@@ -171,8 +251,21 @@ impl Mlp {
         for (layer, activation) in hidden_layers.iter().zip(&self.activations) {
             x = activation.apply(fused::linear(layer, x)); // [batch, width]
             each(&x);
+            x = self.drop(x); // [batch, width]
         }
         fused::linear(output_layer, x) // [batch, 10]
+    }
+
+    /// Dropout (Srivastava et al., 2014): in training (on an autodiff device), zeroes each
+    /// activation with probability `dropout` and scales the rest by 1 / (1 - dropout), so that
+    /// evaluation needs no change. Drawn from the device's seeded generator.
+    fn drop(&self, x: Tensor<2>) -> Tensor<2> {
+        if self.dropout == 0.0 || !x.device().is_autodiff() {
+            return x;
+        }
+        let keep = 1.0 - self.dropout;
+        let mask = x.random_like(burn::tensor::Distribution::Bernoulli(keep));
+        (x * mask).div_scalar(keep)
     }
 
     /// The video's quadratic cost C = Σ‖a − y‖² / 2m of the output activations `a` against
@@ -219,7 +312,40 @@ mod tests {
             activations: vec![Activation::Sigmoid; hidden.len()],
             output: OutputActivation::Sigmoid,
             init: Init::Default,
+            dropout: 0.0,
         }
+    }
+
+    #[test]
+    fn labels_round_trip() {
+        let mut config = config(&[16, 8]);
+        assert_eq!(config.shape(), "784-16-8-10");
+        assert_eq!(MlpConfig::parse_shape(&config.shape()), Ok(vec![16, 8]));
+        assert_eq!(MlpConfig::parse_shape("784-10"), Ok(vec![]));
+        assert!(MlpConfig::parse_shape("16x16").is_err());
+        assert!(MlpConfig::parse_shape("784-16").is_err());
+        assert_eq!(config.activation_label(), "sigmoid");
+        config.activations = vec![Activation::Relu, Activation::Tanh];
+        assert_eq!(config.activation_label(), "relu,tanh");
+        assert_eq!(
+            MlpConfig::parse_activations("relu,tanh", 2),
+            Ok(config.activations.clone())
+        );
+        assert_eq!(
+            MlpConfig::parse_activations("gelu", 2),
+            Ok(vec![Activation::Gelu; 2])
+        );
+        let none = self::config(&[]);
+        assert_eq!(none.activation_label(), "none");
+        assert_eq!(MlpConfig::parse_activations("none", 0), Ok(vec![]));
+        assert!(MlpConfig::parse_activations("relu,tanh", 3).is_err());
+    }
+
+    #[test]
+    fn absurd_widths_saturate_instead_of_overflowing() {
+        let config = config(&[usize::MAX / 2, usize::MAX / 2]);
+        assert_eq!(config.num_params(), usize::MAX);
+        assert!(config.training_memory(10, 10_000) > 1 << 64);
     }
 
     #[test]

@@ -18,7 +18,8 @@ use anyhow::{Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::error::user_error;
+use crate::error::{exit, user_error};
+use crate::model::MlpConfig;
 use crate::results::{self, EpochRow, RunRow, Status};
 
 /// The charts' font, registered once per process.
@@ -52,11 +53,12 @@ pub fn plot(
     selection: &Selection,
 ) -> Result<Written> {
     register_font();
-    let runs: Vec<RunRow> = results::read(runs_csv)
-        .map_err(|e| user_error(format!("{e:#} (expected a runs.csv written by harness)")))?;
-    let ok: Vec<RunRow> = runs
+    crate::input::regular_file(runs_csv, "runs file", crate::input::CSV_MAX)?;
+    let rows = results::read_runs(runs_csv)?;
+    let ok: Vec<RunRow> = results::effective(&rows)
         .into_iter()
         .filter(|r| r.status == Status::Ok)
+        .cloned()
         .collect();
     if ok.is_empty() {
         return Err(user_error(format!(
@@ -66,14 +68,13 @@ pub fn plot(
     }
     let chosen = choose(&ok, selection)?;
     let curves: Vec<(RunRow, Vec<EpochRow>)> = if epochs_csv.exists() {
-        let epochs: Vec<EpochRow> =
-            results::read(epochs_csv).map_err(|e| user_error(format!("{e:#}")))?;
+        let epochs = results::read_epochs(epochs_csv)?;
         chosen
             .into_iter()
             .map(|run| {
                 let rows = epochs
                     .iter()
-                    .filter(|e| e.run_id == run.run_id)
+                    .filter(|e| e.attempt == run.attempt)
                     .cloned()
                     .collect();
                 (run, rows)
@@ -126,6 +127,20 @@ pub fn plot(
     Ok(Written { files })
 }
 
+/// `harness plot`: draws the charts and prints the files written.
+pub fn command(
+    runs_csv: &Path,
+    epochs_csv: &Path,
+    out_dir: &Path,
+    size: (u32, u32),
+    selection: &Selection,
+) -> Result<u8> {
+    for file in plot(runs_csv, epochs_csv, out_dir, size, selection)?.files {
+        println!("{}", file.display());
+    }
+    Ok(exit::OK)
+}
+
 /// Makes the shipped DejaVu Sans the charts' "sans-serif" (once per process).
 pub(crate) fn register_font() {
     FONT.call_once(|| {
@@ -142,15 +157,8 @@ pub(crate) fn drawing<E: std::fmt::Debug>(error: E) -> anyhow::Error {
 
 /// The runs whose learning curves are drawn.
 fn choose(ok: &[RunRow], selection: &Selection) -> Result<Vec<RunRow>> {
-    let columns = results::header::<RunRow>();
-    for (key, _) in &selection.filters {
-        if !columns.split(',').any(|c| c == key) {
-            return Err(user_error(format!(
-                "--filter {key}=...: runs.csv has no column \"{key}\"{}",
-                crate::error::suggestion(key, columns.split(','))
-            )));
-        }
-    }
+    let keys: Vec<String> = selection.filters.iter().map(|(k, _)| k.clone()).collect();
+    crate::report::check_columns(&keys, "--filter")?;
     for id in &selection.runs {
         if !ok.iter().any(|run| &run.run_id == id) {
             return Err(user_error(format!("--runs: no ok run with id {id}")));
@@ -215,7 +223,7 @@ fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> R
                 .map_err(drawing)?;
             chart
                 .configure_mesh()
-                .x_label_formatter(&|x| crate::run::thousands(x.round() as usize))
+                .x_label_formatter(&|x| crate::text::thousands(x.round() as usize))
                 .x_desc("parameters (weights and biases, log scale)")
                 .y_desc("test accuracy (fraction)")
                 .axis_desc_style(label_style)
@@ -266,16 +274,21 @@ where
         if label_points {
             chart
                 .draw_series(runs.iter().map(|run| {
-                    let hidden = if run.hidden.is_empty() {
-                        "none"
-                    } else {
-                        run.hidden.as_str()
-                    };
-                    Text::new(
-                        hidden.to_string(),
-                        (x(run), run.test_accuracy),
-                        ("sans-serif", 13),
-                    )
+                    let hidden = MlpConfig::parse_shape(&run.shape).map_or_else(
+                        |_| run.shape.clone(),
+                        |widths| {
+                            if widths.is_empty() {
+                                "none".to_string()
+                            } else {
+                                widths
+                                    .iter()
+                                    .map(usize::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join("x")
+                            }
+                        },
+                    );
+                    Text::new(hidden, (x(run), run.test_accuracy), ("sans-serif", 13))
                 }))
                 .map_err(drawing)?;
         }
@@ -308,7 +321,7 @@ fn learning_curves<DB: DrawingBackend>(
         .map_err(drawing)?;
     chart
         .configure_mesh()
-        .x_labels(epochs.min(20))
+        .x_labels((epochs as usize).min(20))
         .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("epoch")
         .y_desc("test accuracy (fraction)")

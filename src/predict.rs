@@ -14,9 +14,9 @@ use image::GrayImage;
 use image::imageops::FilterType;
 use serde::Serialize;
 
-use crate::error::user_error;
-use crate::inspect::Loaded;
+use crate::error::{exit, user_error};
 use crate::model::INPUTS;
+use crate::saved::Loaded;
 
 /// The answer for one image.
 #[derive(Clone, Debug, Serialize)]
@@ -29,16 +29,44 @@ pub struct Prediction {
     pub inverted: bool,
 }
 
+/// The most pixels an image may have (16 megapixels: a 4096x4096 photo of a digit is plenty).
+pub const MAX_PIXELS: u64 = 16 << 20;
+
 /// Reads an image file and turns it into MNIST's 784 pixels in [0, 1].
 pub fn mnist_pixels(path: &Path, invert: bool) -> Result<(Vec<f32>, bool)> {
-    let image = image::open(path)
-        .map_err(|e| {
-            user_error(format!(
-                "cannot read image {}: {e} (PNG or JPEG expected)",
-                path.display()
-            ))
-        })?
-        .to_luma8();
+    let bytes = crate::input::read_bytes(path, "image", crate::input::IMAGE_FILE_MAX)?;
+    mnist_pixels_of(&bytes, &path.display().to_string(), invert)
+}
+
+/// [`mnist_pixels`] of an image file's bytes; `name` names it in errors. An image of more than
+/// [`MAX_PIXELS`] is refused before it is decoded.
+pub fn mnist_pixels_of(bytes: &[u8], name: &str, invert: bool) -> Result<(Vec<f32>, bool)> {
+    let unreadable = |e: image::ImageError| {
+        user_error(format!(
+            "cannot read image {name}: {e} (PNG or JPEG expected)"
+        ))
+    };
+    let reader = || {
+        image::io::Reader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| user_error(format!("cannot read image {name}: {e}")))
+    };
+    let (width, height) = reader()?.into_dimensions().map_err(unreadable)?;
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_PIXELS || pixels == 0 {
+        return Err(user_error(format!(
+            "image {name} is {width}x{height} pixels; harness reads images of 1 to {} \
+             megapixels (scale it down first)",
+            MAX_PIXELS >> 20
+        )));
+    }
+    let mut limits = image::io::Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(MAX_PIXELS * 8);
+    let mut decoder = reader()?;
+    decoder.limits(limits);
+    let image = decoder.decode().map_err(unreadable)?.to_luma8();
     let inverted = invert && dark_on_light(&image);
     let mut grey = image;
     if inverted {
@@ -69,21 +97,18 @@ fn dark_on_light(image: &GrayImage) -> bool {
 
 /// Crops to the ink, scales it into 20x20 and centres its mass in 28x28, as MNIST did.
 fn centre(image: &GrayImage) -> GrayImage {
-    let ink: Vec<(u32, u32)> = image
-        .enumerate_pixels()
-        .filter(|(_, _, p)| p.0[0] > 32)
-        .map(|(x, y, _)| (x, y))
-        .collect();
+    // The ink's bounding box, in one pass and constant memory.
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, p) in image.enumerate_pixels() {
+        if p.0[0] > 32 {
+            (x0, y0) = (x0.min(x), y0.min(y));
+            (x1, y1) = (x1.max(x), y1.max(y));
+        }
+    }
     let mut frame = GrayImage::new(28, 28);
-    if ink.is_empty() {
+    if x0 == u32::MAX {
         return frame;
     }
-    let (x0, x1) = ink
-        .iter()
-        .fold((u32::MAX, 0), |(lo, hi), &(x, _)| (lo.min(x), hi.max(x)));
-    let (y0, y1) = ink
-        .iter()
-        .fold((u32::MAX, 0), |(lo, hi), &(_, y)| (lo.min(y), hi.max(y)));
     let cropped = image::imageops::crop_imm(image, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
     let (w, h) = cropped.dimensions();
     let scale = 20.0 / w.max(h) as f64;
@@ -110,6 +135,25 @@ fn centre(image: &GrayImage) -> GrayImage {
     let top = (14.0 - cy).round() as i64;
     image::imageops::overlay(&mut frame, &digit, left, top);
     frame
+}
+
+/// `harness predict`: prints the answer for each image (a line each, or JSON lines).
+pub fn command(loaded: &Loaded, images: &[&Path], invert: bool, json: bool) -> Result<u8> {
+    for answer in predict(loaded, images, invert)? {
+        if json {
+            println!("{}", serde_json::to_string(&answer)?);
+        } else {
+            let outputs: Vec<String> = answer.outputs.iter().map(|v| format!("{v:.3}")).collect();
+            println!(
+                "{}: {}{} [{}]",
+                answer.image,
+                answer.digit,
+                if answer.inverted { " (inverted)" } else { "" },
+                outputs.join(" ")
+            );
+        }
+    }
+    Ok(exit::OK)
 }
 
 /// The network's answer for each image.

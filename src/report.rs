@@ -1,9 +1,12 @@
 //! `harness report`: a Markdown table of a runs file, grouped over seeds.
 //!
-//! Rows with status ok are grouped by the chosen columns (by default every setting but the
-//! seed); each group shows its number of runs, the mean and sample standard deviation of test
-//! accuracy, the parameter count and the mean run time, best accuracy first. Reads any runs file
-//! with the needed columns, whichever harness version wrote it.
+//! Each run counts once, by the row that stands for it ([`results::effective`]). Runs with
+//! status ok are grouped by the chosen columns (by default every setting but the seed:
+//! [`results::SETTINGS`]); each group shows its number of runs, the mean and sample standard
+//! deviation of the accuracy it is ranked by, the test accuracy beside it, the parameter count
+//! and the mean run time. Groups are ranked by validation accuracy when their runs held images
+//! out for validation (the test set then plays no part in the ranking), else by test accuracy;
+//! the table says which.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,13 +14,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::error::user_error;
-
-/// The columns grouped by default: every setting that is not the seed.
-pub const DEFAULT_GROUP_BY: &str = "dataset,backend,hidden,activation,output,init,loss,optimizer,learning_rate,momentum,weight_decay,batch_size,epochs";
-
-/// Columns the report reads besides the grouping ones.
-const NEEDED: [&str; 4] = ["status", "test_accuracy", "params", "total_seconds"];
+use crate::error::{exit, suggestion, user_error};
+use crate::results::{self, RunRow, Status};
 
 /// One group's figures.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,122 +23,210 @@ pub struct Group {
     /// The values of the grouping columns.
     pub key: Vec<String>,
     pub runs: usize,
+    /// Whether the group is ranked by validation accuracy (else by test accuracy).
+    pub by_validation: bool,
+    /// Mean of the ranking accuracy.
     pub mean_accuracy: f64,
-    /// Sample standard deviation (n - 1); `None` for a single run.
+    /// Its sample standard deviation (n - 1); `None` for a single run.
     pub sd_accuracy: Option<f64>,
-    pub params: String,
+    /// Mean test accuracy of the group's runs (the kept epoch's).
+    pub mean_test_accuracy: f64,
+    pub params: u64,
     pub mean_seconds: f64,
 }
 
-/// Groups the ok rows of `path` by `group_by`; also returns how many rows were not ok.
-pub fn groups(path: &Path, group_by: &[String]) -> Result<(Vec<Group>, usize)> {
-    let mut reader = csv::Reader::from_path(path)
-        .map_err(|e| user_error(format!("cannot read runs file {}: {e}", path.display())))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| user_error(format!("{}: {e}", path.display())))?
-        .clone();
-    let column = |name: &str| {
-        headers.iter().position(|h| h == name).ok_or_else(|| {
-            user_error(format!(
-                "{} has no column \"{name}\"{}; its columns are: {}",
-                path.display(),
-                crate::error::suggestion(name, headers.iter()),
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ))
-        })
-    };
-    let keys: Vec<usize> = group_by
-        .iter()
-        .map(|name| column(name))
-        .collect::<Result<_>>()?;
-    let [status, accuracy, params, seconds] = NEEDED.map(column);
-    let (status, accuracy, params, seconds) = (status?, accuracy?, params?, seconds?);
+/// The value of column `name` of a row, as text.
+pub fn cell(row: &RunRow, name: &str) -> Option<String> {
+    let value = serde_json::to_value(row).expect("a row serializes");
+    value.get(name).map(|v| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "NaN".to_string(),
+        other => other.to_string(),
+    })
+}
 
-    let mut grouped: BTreeMap<Vec<String>, Vec<(f64, String, f64)>> = BTreeMap::new();
+/// Checks that every column of `names` exists; `flag` names the option in errors.
+pub fn check_columns(names: &[String], flag: &str) -> Result<()> {
+    let columns = results::columns::<RunRow>();
+    for name in names {
+        if !columns.contains(name) {
+            return Err(user_error(format!(
+                "{flag} {name}: runs files have no column \"{name}\"{}; the columns are: {}",
+                suggestion(name, columns.iter().map(String::as_str)),
+                columns.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Groups the ok runs of `path` by `group_by`; also returns how many runs were not ok and how
+/// many rows were earlier attempts of a run (not counted).
+pub fn groups(path: &Path, group_by: &[String]) -> Result<(Vec<Group>, usize, usize)> {
+    check_columns(group_by, "--group-by")?;
+    crate::input::regular_file(path, "runs file", crate::input::CSV_MAX)?;
+    let rows = results::read_runs(path)?;
+    let runs = results::effective(&rows);
+    let repeated = rows.len() - runs.len();
+    let mut grouped: BTreeMap<Vec<String>, Vec<&RunRow>> = BTreeMap::new();
     let mut not_ok = 0;
-    for (line, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| user_error(format!("{}: {e}", path.display())))?;
-        if &record[status] != "ok" {
+    for run in runs {
+        if run.status != Status::Ok {
             not_ok += 1;
             continue;
         }
-        let number = |index: usize| {
-            record[index].parse::<f64>().map_err(|_| {
-                user_error(format!(
-                    "{} line {}: {} = \"{}\" is not a number",
-                    path.display(),
-                    line + 2,
-                    &headers[index],
-                    &record[index]
-                ))
-            })
-        };
-        let key = keys.iter().map(|&i| record[i].to_string()).collect();
-        grouped.entry(key).or_default().push((
-            number(accuracy)?,
-            record[params].to_string(),
-            number(seconds)?,
-        ));
+        let key = group_by
+            .iter()
+            .map(|name| cell(run, name).unwrap_or_default())
+            .collect();
+        grouped.entry(key).or_default().push(run);
     }
-
     let mut groups: Vec<Group> = grouped
         .into_iter()
         .map(|(key, runs)| {
             let n = runs.len() as f64;
-            let mean = runs.iter().map(|r| r.0).sum::<f64>() / n;
+            let by_validation = runs.iter().all(|r| r.validation_size > 0);
+            let ranked: Vec<f64> = runs
+                .iter()
+                .map(|r| {
+                    if by_validation {
+                        r.val_accuracy
+                    } else {
+                        r.test_accuracy
+                    }
+                })
+                .collect();
+            let mean = ranked.iter().sum::<f64>() / n;
             let sd = (runs.len() > 1).then(|| {
-                (runs.iter().map(|r| (r.0 - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+                (ranked.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
             });
             Group {
                 key,
                 runs: runs.len(),
+                by_validation,
                 mean_accuracy: mean,
                 sd_accuracy: sd,
-                params: runs[0].1.clone(),
-                mean_seconds: runs.iter().map(|r| r.2).sum::<f64>() / n,
+                mean_test_accuracy: runs.iter().map(|r| r.test_accuracy).sum::<f64>() / n,
+                params: runs[0].params,
+                mean_seconds: runs.iter().map(|r| r.total_seconds).sum::<f64>() / n,
             }
         })
         .collect();
-    groups.sort_by(|a, b| b.mean_accuracy.total_cmp(&a.mean_accuracy));
-    Ok((groups, not_ok))
+    // Validation-ranked groups first (their ranking never saw the test set), then the others.
+    groups.sort_by(|a, b| {
+        b.by_validation
+            .cmp(&a.by_validation)
+            .then(b.mean_accuracy.total_cmp(&a.mean_accuracy))
+    });
+    Ok((groups, not_ok, repeated))
 }
 
-/// The report as Markdown.
+/// The report as Markdown. Of the grouping columns, the table shows those whose values differ
+/// between groups (every column when there is one group), so that grouping by every setting
+/// stays readable.
 pub fn markdown(path: &Path, group_by: &[String]) -> Result<String> {
-    let (groups, not_ok) = groups(path, group_by)?;
+    let (groups, not_ok, repeated) = groups(path, group_by)?;
+    let shown: Vec<usize> = (0..group_by.len())
+        .filter(|&i| groups.len() < 2 || groups.iter().any(|g| g.key[i] != groups[0].key[i]))
+        .collect();
     let mut out = String::new();
     writeln!(
         out,
-        "| {} | runs | test accuracy (mean ± sd) | params | mean seconds |",
-        group_by.join(" | ")
+        "| {} | runs | ranked by | accuracy (mean ± sd) | test accuracy (mean) | params | mean \
+         seconds |",
+        shown
+            .iter()
+            .map(|&i| group_by[i].as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
     )?;
-    writeln!(out, "|{}---|---|---|---|", "---|".repeat(group_by.len()))?;
+    writeln!(
+        out,
+        "|{}---|---|---|---|---|---|",
+        "---|".repeat(shown.len() + 1)
+    )?;
     for group in &groups {
         let sd = group
             .sd_accuracy
             .map_or("-".to_string(), |sd| format!("{sd:.4}"));
         writeln!(
             out,
-            "| {} | {} | {:.4} ± {sd} | {} | {:.1} |",
-            group.key.join(" | "),
+            "| {} | {} | {} | {:.4} ± {sd} | {:.4} | {} | {:.1} |",
+            shown
+                .iter()
+                .map(|&i| group.key[i].as_str())
+                .collect::<Vec<_>>()
+                .join(" | "),
             group.runs,
+            if group.by_validation {
+                "validation"
+            } else {
+                "test"
+            },
             group.mean_accuracy,
+            group.mean_test_accuracy,
             group.params,
             group.mean_seconds
         )?;
     }
+    let mut notes = Vec::new();
+    if not_ok > 0 {
+        notes.push(format!("{not_ok} diverged or failed runs left out"));
+    }
+    if repeated > 0 {
+        notes.push(format!(
+            "{repeated} earlier attempts of runs counted once (the latest non-failed row \
+             stands for a run)"
+        ));
+    }
+    let constant: Vec<String> = (0..group_by.len())
+        .filter(|i| !shown.contains(i))
+        .filter_map(|i| {
+            groups
+                .first()
+                .map(|g| format!("{} = {}", group_by[i], g.key[i]))
+        })
+        .collect();
+    if !constant.is_empty() {
+        writeln!(out, "\nThe same in every group: {}.", constant.join(", "))?;
+    }
     writeln!(
         out,
-        "\n{} groups of {} ok runs from {}{}.",
+        "\n{} groups of {} ok runs from {}, ranked by validation accuracy where runs held \
+         images out for validation (the test set played no part in their ranking), else by \
+         test accuracy{}.",
         groups.len(),
         groups.iter().map(|g| g.runs).sum::<usize>(),
         path.display(),
-        if not_ok > 0 {
-            format!("; {not_ok} diverged or failed runs left out")
-        } else {
+        if notes.is_empty() {
             String::new()
+        } else {
+            format!("; {}", notes.join("; "))
         }
     )?;
     Ok(out)
+}
+
+/// `harness report`: prints the table or writes it to `output`.
+pub fn command(runs: &Path, group_by: &[String], output: Option<&Path>) -> Result<u8> {
+    let group_by: Vec<String> = if group_by.is_empty() {
+        default_group_by()
+    } else {
+        group_by.to_vec()
+    };
+    let table = markdown(runs, &group_by)?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, &table)
+                .map_err(|e| user_error(format!("cannot write {}: {e}", path.display())))?;
+            println!("report written to {}", path.display());
+        }
+        None => print!("{table}"),
+    }
+    Ok(exit::OK)
+}
+
+/// The default grouping: every setting but the seed.
+pub fn default_group_by() -> Vec<String> {
+    results::SETTINGS.iter().map(|s| s.to_string()).collect()
 }

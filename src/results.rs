@@ -1,26 +1,32 @@
-//! The results files: one row per run (runs.csv) and one per epoch (epochs.csv).
+//! The results record: one row per run attempt (runs.csv) and one per epoch (epochs.csv).
 //!
-//! Rows are flat, documented records (README.md describes every column and its unit). A run's
-//! rows are appended whole or not at all: they are serialised in memory first, then written
-//! with one `write_all` under an exclusive lock on the file, so concurrent runs never interleave
-//! lines. An existing file with a different header is never rewritten: the append fails and
-//! shows both headers.
+//! Rows are flat, documented records (README.md, "Results CSV", describes every column). Their
+//! encoding keeps one type per column whatever runs a file holds, so that pandas and polars
+//! read any mix of files with their default options and two files concatenate: identifiers
+//! start with a letter, text columns are never empty (`none` stands for nothing), numbers are
+//! always numbers (`NaN` where a run has no value), and integer columns hold integers.
+//!
+//! Writing goes through [`commit`] ([`crate::journal`]: a run's rows all land or none do);
+//! reading through [`read_runs`] and [`read_epochs`], which take the same lock, finish an
+//! interrupted commit, check the header and bound what they read. Several rows may share a
+//! run_id (a run repeated, a failed run retried): [`effective`] is the one rule every command
+//! uses to pick the row that stands for the run.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::user_error;
+use crate::journal::{Locked, Pair};
 
 /// How a run ended.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    /// Trained every epoch with finite losses.
+    /// Trained to the end (or stopped early by its own rule) with finite losses.
     #[default]
     Ok,
     /// The training loss became NaN, infinite or 1000x its first value; training stopped.
@@ -29,236 +35,697 @@ pub enum Status {
     Failed,
 }
 
+/// Why training stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Every epoch asked for was trained.
+    #[default]
+    Completed,
+    /// The validation metric did not improve for `patience` epochs.
+    EarlyStopping,
+    /// The loss diverged.
+    Diverged,
+    /// An error stopped the run.
+    Failed,
+}
+
 /// One row of runs.csv. Field order is column order; README.md documents each column.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRow {
     pub run_id: String,
+    pub attempt: String,
     pub started_at: String,
     pub name: String,
     pub config: String,
-    pub dataset: String,
+    pub rung: u32,
+    pub seed: u64,
     pub backend: String,
     pub device: String,
-    pub hidden: String,
+    pub dataset: String,
+    pub shape: String,
     pub activation: String,
     pub output: String,
     pub init: String,
+    pub dropout: f64,
     pub loss: String,
     pub optimizer: String,
     pub learning_rate: f64,
+    pub schedule: String,
+    pub warmup_epochs: f64,
+    pub step_epochs: u32,
+    pub step_factor: f64,
     pub momentum: f64,
     pub weight_decay: f64,
-    pub batch_size: usize,
-    pub epochs: usize,
-    pub seed: u64,
-    pub train_size: usize,
-    pub test_size: usize,
-    pub params: usize,
+    pub batch_size: u64,
+    pub epochs: u32,
+    pub metric: String,
+    pub keep: String,
+    pub patience: u32,
+    pub min_delta: f64,
+    pub augment_shift: u32,
+    pub augment_rotate: f64,
+    pub train_size: u64,
+    pub validation_size: u64,
+    pub test_size: u64,
+    pub params: u64,
+    pub status: Status,
+    pub stop_reason: StopReason,
+    pub epochs_trained: u32,
+    pub best_epoch: u32,
     pub train_loss: f64,
     pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
     pub test_loss: f64,
     pub test_accuracy: f64,
     pub train_seconds: f64,
     pub eval_seconds: f64,
     pub total_seconds: f64,
     pub samples_per_second: f64,
-    pub status: Status,
     pub error: String,
+    pub model_sha256: String,
     pub harness_version: String,
+    pub git_commit: String,
 }
 
-/// One row of epochs.csv: the metrics after each epoch of a run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The columns that are settings of a run (what `report` groups by, besides the seed): every
+/// column that changes what is trained, except the seed. `name`, `rung`, `device` and the
+/// outcome columns are not settings.
+pub const SETTINGS: &[&str] = &[
+    "backend",
+    "dataset",
+    "shape",
+    "activation",
+    "output",
+    "init",
+    "dropout",
+    "loss",
+    "optimizer",
+    "learning_rate",
+    "schedule",
+    "warmup_epochs",
+    "step_epochs",
+    "step_factor",
+    "momentum",
+    "weight_decay",
+    "batch_size",
+    "epochs",
+    "metric",
+    "keep",
+    "patience",
+    "min_delta",
+    "augment_shift",
+    "augment_rotate",
+    "train_size",
+    "validation_size",
+    "test_size",
+];
+
+/// Text for "nothing" in a text column (an empty field would make readers guess a type).
+pub const NONE: &str = "none";
+
+/// The git commit harness was built from, with `-dirty` when the tree had uncommitted changes,
+/// or `unknown` when it was not built from a git checkout (build.rs).
+pub const GIT_COMMIT: &str = env!("HARNESS_GIT_COMMIT");
+
+impl Default for RunRow {
+    /// A row with every metric missing (`NaN`) and every text column `none`.
+    fn default() -> Self {
+        RunRow {
+            run_id: NONE.into(),
+            attempt: NONE.into(),
+            started_at: NONE.into(),
+            name: NONE.into(),
+            config: NONE.into(),
+            rung: 0,
+            seed: 0,
+            backend: NONE.into(),
+            device: NONE.into(),
+            dataset: NONE.into(),
+            shape: NONE.into(),
+            activation: NONE.into(),
+            output: NONE.into(),
+            init: NONE.into(),
+            dropout: 0.0,
+            loss: NONE.into(),
+            optimizer: NONE.into(),
+            learning_rate: f64::NAN,
+            schedule: NONE.into(),
+            warmup_epochs: 0.0,
+            step_epochs: 0,
+            step_factor: f64::NAN,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            batch_size: 0,
+            epochs: 0,
+            metric: NONE.into(),
+            keep: NONE.into(),
+            patience: 0,
+            min_delta: 0.0,
+            augment_shift: 0,
+            augment_rotate: 0.0,
+            train_size: 0,
+            validation_size: 0,
+            test_size: 0,
+            params: 0,
+            status: Status::Failed,
+            stop_reason: StopReason::Failed,
+            epochs_trained: 0,
+            best_epoch: 0,
+            train_loss: f64::NAN,
+            train_accuracy: f64::NAN,
+            val_loss: f64::NAN,
+            val_accuracy: f64::NAN,
+            test_loss: f64::NAN,
+            test_accuracy: f64::NAN,
+            train_seconds: f64::NAN,
+            eval_seconds: f64::NAN,
+            total_seconds: f64::NAN,
+            samples_per_second: f64::NAN,
+            error: NONE.into(),
+            model_sha256: NONE.into(),
+            harness_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: GIT_COMMIT.into(),
+        }
+    }
+}
+
+impl RunRow {
+    /// The accuracy runs are ranked by: validation when the run held images out, else test.
+    pub fn selection_accuracy(&self) -> f64 {
+        if self.validation_size > 0 {
+            self.val_accuracy
+        } else {
+            self.test_accuracy
+        }
+    }
+}
+
+/// One row of epochs.csv: the metrics after each epoch of a run attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
     pub run_id: String,
-    pub epoch: usize,
+    pub attempt: String,
+    pub epoch: u32,
+    pub learning_rate: f64,
     pub train_loss: f64,
     pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
     pub test_loss: f64,
     pub test_accuracy: f64,
-    pub seconds: f64,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+}
+
+impl Default for EpochRow {
+    fn default() -> Self {
+        EpochRow {
+            run_id: NONE.into(),
+            attempt: NONE.into(),
+            epoch: 0,
+            learning_rate: f64::NAN,
+            train_loss: f64::NAN,
+            train_accuracy: f64::NAN,
+            val_loss: f64::NAN,
+            val_accuracy: f64::NAN,
+            test_loss: f64::NAN,
+            test_accuracy: f64::NAN,
+            train_seconds: f64::NAN,
+            eval_seconds: f64::NAN,
+        }
+    }
+}
+
+/// A row type of a results file.
+pub trait Row: Serialize + DeserializeOwned + Default + Clone {
+    /// What the file is called in messages.
+    const WHAT: &'static str;
+    /// The attempt the row belongs to.
+    fn attempt(&self) -> &str;
+}
+
+impl Row for RunRow {
+    const WHAT: &'static str = "runs file";
+    fn attempt(&self) -> &str {
+        &self.attempt
+    }
+}
+
+impl Row for EpochRow {
+    const WHAT: &'static str = "epochs file";
+    fn attempt(&self) -> &str {
+        &self.attempt
+    }
 }
 
 /// The CSV header line of a row type, without the newline.
-pub fn header<T: Serialize + Default>() -> String {
-    let bytes = to_csv(&[T::default()], true).expect("a default row serializes");
+pub fn header<T: Row>() -> String {
+    let bytes = to_csv(&[T::default()], true);
     let text = String::from_utf8(bytes).expect("CSV is UTF-8");
     text.lines().next().unwrap_or_default().to_string()
 }
 
+/// The header's column names.
+pub fn columns<T: Row>() -> Vec<String> {
+    header::<T>().split(',').map(String::from).collect()
+}
+
 /// Serialises rows, with the header line first when `with_header`.
-fn to_csv<T: Serialize>(rows: &[T], with_header: bool) -> Result<Vec<u8>> {
+pub fn to_csv<T: Serialize>(rows: &[T], with_header: bool) -> Vec<u8> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(with_header)
         .from_writer(Vec::new());
     for row in rows {
-        writer.serialize(row)?;
+        writer.serialize(row).expect("a row serializes to CSV");
     }
-    Ok(writer.into_inner().map_err(|e| e.into_error())?)
+    writer.into_inner().expect("writing to memory cannot fail")
 }
 
-/// The first line of a file, without its newline; empty for an empty file.
-fn first_line(file: &File) -> Result<String> {
-    let mut line = String::new();
-    BufReader::new(file).read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\n', '\r']).to_string())
-}
-
-fn header_mismatch(path: &Path, found: &str, expected: &str) -> anyhow::Error {
+/// Why a header is not `T`'s, in words: which older format it is, or the first column that
+/// differs (with invisible characters shown).
+fn header_problem<T: Row>(path: &Path, found: &str) -> anyhow::Error {
+    let expected = header::<T>();
+    let what = T::WHAT;
+    if let Some(rest) = found.strip_prefix('\u{feff}')
+        && rest == expected
+    {
+        return user_error(format!(
+            "{} starts with a UTF-8 byte-order mark (a spreadsheet program may have saved it); \
+             harness writes none. Remove it (e.g. `sed -i '1s/^\\xEF\\xBB\\xBF//' {}`) and \
+             run again; the file was left untouched",
+            path.display(),
+            path.display()
+        ));
+    }
+    if found.starts_with("run_id,started_at,name,config,dataset,")
+        || found.starts_with("run_id,epoch,train_loss,")
+    {
+        return user_error(format!(
+            "{} is a {what} written by harness 0.1 (results format 1); this harness ({}) writes \
+             format 2 and leaves the file untouched. Convert it with `harness upgrade {}` \
+             (README.md, \"Results CSV\"), or use another file (output.runs / output.epochs)",
+            path.display(),
+            env!("CARGO_PKG_VERSION"),
+            path.display()
+        ));
+    }
+    let found_columns: Vec<&str> = found.split(',').collect();
+    let expected_columns: Vec<&str> = expected.split(',').collect();
+    let first_difference = found_columns
+        .iter()
+        .zip(&expected_columns)
+        .position(|(a, b)| a != b)
+        .unwrap_or(found_columns.len().min(expected_columns.len()));
     user_error(format!(
-        "{} has a different header than harness {} writes; it was left untouched. Use another \
-         file (output.runs / output.epochs) or move this one away.\n  found:    {found}\n  \
-         expected: {expected}",
+        "{} is not a harness {what}: its header differs at column {} (found {:?}, expected \
+         {:?}); it was left untouched. Use another file (output.runs / output.epochs) or move \
+         this one away.\n  found:    {}\n  expected: {}",
         path.display(),
-        env!("CARGO_PKG_VERSION")
+        first_difference + 1,
+        found_columns
+            .get(first_difference)
+            .copied()
+            .unwrap_or("(end)"),
+        expected_columns
+            .get(first_difference)
+            .copied()
+            .unwrap_or("(end)"),
+        found.escape_debug(),
+        expected
     ))
 }
 
-/// Fails early if `path` exists with a header other than `T`'s (so a long run is not wasted).
-pub fn check_header<T: Serialize + Default>(path: &Path) -> Result<()> {
-    let Ok(file) = File::open(path) else {
-        return Ok(());
-    };
-    let found = first_line(&file).with_context(|| format!("cannot read {}", path.display()))?;
-    let expected = header::<T>();
-    if !found.is_empty() && found != expected {
-        return Err(header_mismatch(path, &found, &expected));
+/// The first line of `bytes`, without its newline.
+fn first_line(bytes: &[u8]) -> String {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end])
+        .trim_end_matches('\r')
+        .to_string()
+}
+
+/// Checks the header of a locked file: empty (new) or `T`'s.
+fn check_locked_header<T: Row>(locked: &Locked) -> Result<()> {
+    let bytes = locked.contents()?;
+    let found = first_line(&bytes);
+    if !bytes.is_empty() && found != header::<T>() {
+        return Err(header_problem::<T>(&locked.path, &found));
     }
     Ok(())
 }
 
-/// A results CSV held under an exclusive lock: other processes wait to read-modify-append it.
-pub struct Locked {
-    file: File,
-    path: PathBuf,
+/// Parses a results file's bytes into rows; errors name the file and the line.
+pub fn parse<T: Row>(bytes: &[u8], path: &Path) -> Result<Vec<T>> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = first_line(bytes);
+    if found != header::<T>() {
+        return Err(header_problem::<T>(path, &found));
+    }
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record
+            .map_err(|e| user_error(format!("{}: {}", path.display(), csv_error_text::<T>(&e))))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let row: T = record
+            .deserialize(Some(reader_headers::<T>()))
+            .map_err(|e| {
+                user_error(format!(
+                    "{} line {line}: not a valid {} row: {}",
+                    path.display(),
+                    T::WHAT,
+                    csv_error_text::<T>(&e)
+                ))
+            })?;
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
-impl Locked {
-    /// Opens (creating it and its folder if needed) and locks the file at `path`.
-    pub fn open(path: &Path) -> Result<Locked> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create folder {}", parent.display()))?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .with_context(|| format!("cannot open {} for appending", path.display()))?;
-        file.lock()
-            .with_context(|| format!("cannot lock {}", path.display()))?;
-        Ok(Locked {
-            file,
-            path: path.to_path_buf(),
-        })
-    }
+/// The header as a csv record, for deserialising rows by name.
+fn reader_headers<T: Row>() -> &'static csv::StringRecord {
+    use std::sync::OnceLock;
+    static RUNS: OnceLock<csv::StringRecord> = OnceLock::new();
+    static EPOCHS: OnceLock<csv::StringRecord> = OnceLock::new();
+    let cell = if T::WHAT == RunRow::WHAT {
+        &RUNS
+    } else {
+        &EPOCHS
+    };
+    cell.get_or_init(|| csv::StringRecord::from(columns::<T>()))
+}
 
-    /// Every row in the file (none for a new, empty file).
-    pub fn rows<T: Serialize + Default + DeserializeOwned>(&self) -> Result<Vec<T>> {
-        (&self.file).seek(SeekFrom::Start(0))?;
-        if self.checked_header::<T>()?.is_empty() {
-            return Ok(Vec::new());
-        }
-        (&self.file).seek(SeekFrom::Start(0))?;
-        parse_rows(&self.file, &self.path)
-    }
-
-    /// Appends `rows` in one write (with the header first if the file is empty) and syncs.
-    pub fn append<T: Serialize + Default>(&mut self, rows: &[T]) -> Result<()> {
-        (&self.file).seek(SeekFrom::Start(0))?;
-        let found = self.checked_header::<T>()?;
-        let bytes = to_csv(rows, found.is_empty())?;
-        (&self.file)
-            .write_all(&bytes)
-            .and_then(|()| self.file.sync_data())
-            .with_context(|| format!("cannot write to {}", self.path.display()))
-    }
-
-    /// The file's header line: empty for an empty file, an error if it is not `T`'s.
-    fn checked_header<T: Serialize + Default>(&self) -> Result<String> {
-        let found = first_line(&self.file)
-            .with_context(|| format!("cannot read {}", self.path.display()))?;
-        let expected = header::<T>();
-        if !found.is_empty() && found != expected {
-            return Err(header_mismatch(&self.path, &found, &expected));
-        }
-        Ok(found)
+fn csv_error_text<T: Row>(error: &csv::Error) -> String {
+    match error.kind() {
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => format!(
+            "line {} has {len} fields, expected {expected_len}",
+            pos.as_ref().map_or(0, |p| p.line())
+        ),
+        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
+            Some(field) => format!(
+                "column {} ({}): {}",
+                field + 1,
+                columns::<T>()
+                    .get(field as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                err.kind()
+            ),
+            None => err.kind().to_string(),
+        },
+        _ => error.to_string(),
     }
 }
 
-/// Appends `rows` to the CSV file at `path` in one write, under an exclusive lock.
-///
-/// Creates the file (with its header) and its folder if needed. Other processes appending to the
-/// same file wait for the lock, so lines never interleave; a crash leaves either all of the rows
-/// or none.
-pub fn append<T: Serialize + Default>(path: &Path, rows: &[T]) -> Result<()> {
-    Locked::open(path)?.append(rows)
+/// Every run row of the runs file at `path` (none if it does not exist), after finishing any
+/// interrupted commit. The file is locked while it is read.
+pub fn read_runs(path: &Path) -> Result<Vec<RunRow>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let pair = Pair::lock(path, None, false)?;
+    parse(&pair.runs.contents()?, path)
 }
 
-fn parse_rows<T: DeserializeOwned>(reader: impl std::io::Read, path: &Path) -> Result<Vec<T>> {
-    csv::Reader::from_reader(reader)
-        .deserialize()
-        .enumerate()
-        .map(|(i, row)| row.with_context(|| format!("{}: bad row {}", path.display(), i + 2)))
+/// Every row of the epochs file at `path` (none if it does not exist), read under its lock.
+pub fn read_epochs(path: &Path) -> Result<Vec<EpochRow>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let locked = Locked::open(path, EpochRow::WHAT, false)?;
+    parse(&locked.contents()?, path)
+}
+
+/// Reads rows of either kind from a file that must exist.
+pub fn read_existing<T: Row>(path: &Path) -> Result<Vec<T>> {
+    crate::input::regular_file(path, T::WHAT, crate::input::CSV_MAX)?;
+    if T::WHAT == RunRow::WHAT {
+        let pair = Pair::lock(path, None, false)?;
+        parse(&pair.runs.contents()?, path)
+    } else {
+        let locked = Locked::open(path, T::WHAT, false)?;
+        parse(&locked.contents()?, path)
+    }
+}
+
+/// The row that stands for each run: for every run_id, the latest row (by `started_at`, then
+/// by position) whose status is not `failed`, or the latest failed row when every attempt
+/// failed. In order of each run_id's first row.
+pub fn effective(rows: &[RunRow]) -> Vec<&RunRow> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut best: HashMap<&str, &RunRow> = HashMap::new();
+    for row in rows {
+        match best.get(row.run_id.as_str()) {
+            None => {
+                order.push(&row.run_id);
+                best.insert(&row.run_id, row);
+            }
+            Some(current) => {
+                let rank = |r: &RunRow| (r.status != Status::Failed, r.started_at.clone());
+                if rank(row) >= rank(current) {
+                    best.insert(&row.run_id, row);
+                }
+            }
+        }
+    }
+    order.into_iter().map(|id| best[id]).collect()
+}
+
+/// The epoch rows of the given attempts, in file order.
+pub fn epochs_of<'a>(epochs: &'a [EpochRow], runs: &[&RunRow]) -> Vec<&'a EpochRow> {
+    let attempts: HashSet<&str> = runs.iter().map(|r| r.attempt.as_str()).collect();
+    epochs
+        .iter()
+        .filter(|e| attempts.contains(e.attempt.as_str()))
         .collect()
 }
 
-/// Reads every row of a CSV file written by [`append`].
-pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse_rows(file, path)
+/// What [`commit`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Committed {
+    /// The rows were appended.
+    Appended,
+    /// The run already had a row with status ok or diverged, so nothing was appended.
+    AlreadyRecorded,
+}
+
+/// Appends a run's row and its epoch rows to their files as one commit
+/// ([`crate::journal`]). With `only_if_new`, nothing is appended when the run_id already has
+/// a row with status ok or diverged (a point finished by another process meanwhile).
+pub fn commit(
+    runs_path: &Path,
+    epochs_path: &Path,
+    row: &RunRow,
+    epochs: &[EpochRow],
+    only_if_new: bool,
+) -> Result<Committed> {
+    let pair = Pair::lock(runs_path, Some(epochs_path), true)?;
+    let epochs_file = pair.epochs.as_ref().expect("an epochs file was asked for");
+    check_locked_header::<RunRow>(&pair.runs)?;
+    check_locked_header::<EpochRow>(epochs_file)?;
+    pair.runs.repair_partial_line()?;
+    epochs_file.repair_partial_line()?;
+    if only_if_new {
+        let rows: Vec<RunRow> = parse(&pair.runs.contents()?, runs_path)?;
+        if rows
+            .iter()
+            .any(|done| done.run_id == row.run_id && done.status != Status::Failed)
+        {
+            return Ok(Committed::AlreadyRecorded);
+        }
+    }
+    let epoch_bytes = if epochs.is_empty() {
+        Vec::new()
+    } else {
+        to_csv(epochs, epochs_file.is_empty()?)
+    };
+    let run_bytes = to_csv(std::slice::from_ref(row), pair.runs.is_empty()?);
+    pair.commit(&epoch_bytes, &run_bytes).with_context(|| {
+        format!(
+            "cannot record run {} in {}",
+            row.run_id,
+            runs_path.display()
+        )
+    })?;
+    Ok(Committed::Appended)
+}
+
+/// A fresh attempt id: `a` and 11 hexadecimal digits of a hash of the time, the process and a
+/// counter, unique across processes and machines for any practical purpose.
+pub fn new_attempt() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!(
+        "{nanos} {} {} {:?}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::env::var_os("HOSTNAME")
+    );
+    let digest = Sha256::digest(seed.as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("a{}", &hex[..11])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
-    fn row(run_id: &str) -> EpochRow {
+    fn epoch(attempt: &str, epoch: u32) -> EpochRow {
         EpochRow {
-            run_id: run_id.into(),
-            epoch: 1,
+            run_id: "r1".into(),
+            attempt: attempt.into(),
+            epoch,
+            learning_rate: 0.5,
             train_loss: 0.5,
             train_accuracy: 0.875,
             test_loss: 0.25,
             test_accuracy: 0.9375,
-            seconds: 1.5,
+            train_seconds: 1.5,
+            eval_seconds: 0.25,
+            ..EpochRow::default()
+        }
+    }
+
+    fn run(run_id: &str, attempt: &str, status: Status, started_at: &str) -> RunRow {
+        RunRow {
+            run_id: run_id.into(),
+            attempt: attempt.into(),
+            started_at: started_at.into(),
+            status,
+            ..RunRow::default()
         }
     }
 
     #[test]
-    fn writes_the_header_once_then_rows() {
+    fn the_epochs_header_and_a_row_as_text() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub").join("epochs.csv");
-        append(&path, &[row("a")]).unwrap();
-        append(&path, &[row("b"), row("c")]).unwrap();
+        let (runs, epochs) = (dir.path().join("runs.csv"), dir.path().join("epochs.csv"));
+        let row = run("r1", "a1", Status::Ok, "t1");
+        commit(
+            &runs,
+            &epochs,
+            &row,
+            &[epoch("a1", 1), epoch("a1", 2)],
+            false,
+        )
+        .unwrap();
         assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            "run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds\n\
-             a,1,0.5,0.875,0.25,0.9375,1.5\n\
-             b,1,0.5,0.875,0.25,0.9375,1.5\n\
-             c,1,0.5,0.875,0.25,0.9375,1.5\n"
+            fs::read_to_string(&epochs).unwrap(),
+            "run_id,attempt,epoch,learning_rate,train_loss,train_accuracy,val_loss,\
+             val_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds\n\
+             r1,a1,1,0.5,0.5,0.875,NaN,NaN,0.25,0.9375,1.5,0.25\n\
+             r1,a1,2,0.5,0.5,0.875,NaN,NaN,0.25,0.9375,1.5,0.25\n"
         );
-        let rows: Vec<EpochRow> = read(&path).unwrap();
-        assert_eq!(rows, vec![row("a"), row("b"), row("c")]);
+        // NaN is not equal to itself: compare as text.
+        assert_eq!(
+            to_csv(&read_runs(&runs).unwrap(), true),
+            to_csv(&[row], true)
+        );
+        assert_eq!(read_epochs(&epochs).unwrap().len(), 2);
     }
 
     #[test]
-    fn runs_header_lists_the_documented_columns() {
-        let header = header::<RunRow>();
-        assert!(header.starts_with("run_id,started_at,name,config,dataset,backend,device,hidden,"));
-        assert!(header.ends_with(",status,error,harness_version"));
+    fn only_if_new_skips_a_recorded_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (runs, epochs) = (dir.path().join("runs.csv"), dir.path().join("epochs.csv"));
+        let failed = run("r1", "a1", Status::Failed, "t1");
+        assert_eq!(
+            commit(&runs, &epochs, &failed, &[], true).unwrap(),
+            Committed::Appended
+        );
+        let ok = run("r1", "a2", Status::Ok, "t2");
+        assert_eq!(
+            commit(&runs, &epochs, &ok, &[epoch("a2", 1)], true).unwrap(),
+            Committed::Appended
+        );
+        let again = run("r1", "a3", Status::Ok, "t3");
+        assert_eq!(
+            commit(&runs, &epochs, &again, &[epoch("a3", 1)], true).unwrap(),
+            Committed::AlreadyRecorded
+        );
+        assert_eq!(read_runs(&runs).unwrap().len(), 2);
+        assert_eq!(read_epochs(&epochs).unwrap().len(), 1);
     }
 
     #[test]
-    fn a_foreign_header_is_left_untouched() {
+    fn the_latest_non_failed_row_stands_for_a_run() {
+        let rows = vec![
+            run("x", "a1", Status::Ok, "2026-01-01T00:00:01.000Z"),
+            run("y", "a2", Status::Failed, "2026-01-01T00:00:02.000Z"),
+            run("x", "a3", Status::Failed, "2026-01-01T00:00:03.000Z"),
+            run("y", "a4", Status::Failed, "2026-01-01T00:00:04.000Z"),
+            run("x", "a5", Status::Diverged, "2026-01-01T00:00:00.500Z"),
+            run("z", "a6", Status::Ok, "2026-01-01T00:00:05.000Z"),
+            run("z", "a7", Status::Ok, "2026-01-01T00:00:06.000Z"),
+        ];
+        let picked: Vec<&str> = effective(&rows)
+            .iter()
+            .map(|r| r.attempt.as_str())
+            .collect();
+        assert_eq!(picked, ["a1", "a4", "a7"]);
+    }
+
+    #[test]
+    fn a_foreign_an_old_and_a_marked_header_are_explained() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.csv");
-        fs::write(&path, "id,accuracy\nx,0.5\n").unwrap();
-        let message = format!("{:#}", append(&path, &[row("a")]).unwrap_err());
-        assert!(message.contains("found:    id,accuracy"), "{message}");
-        assert!(message.contains("expected: run_id,epoch"), "{message}");
-        assert!(check_header::<EpochRow>(&path).is_err());
-        assert_eq!(fs::read_to_string(&path).unwrap(), "id,accuracy\nx,0.5\n");
+        let epochs = dir.path().join("epochs.csv");
+        let row = run("r1", "a1", Status::Ok, "t1");
+        for (contents, needle) in [
+            (
+                "id,accuracy\nx,0.5\n",
+                "differs at column 1 (found \"id\", expected \"run_id\")",
+            ),
+            (
+                "run_id,started_at,name,config,dataset,backend\n",
+                "written by harness 0.1 (results format 1)",
+            ),
+            (
+                &format!("\u{feff}{}\n", header::<RunRow>()),
+                "starts with a UTF-8 byte-order mark",
+            ),
+        ] {
+            fs::write(&path, contents).unwrap();
+            let message = format!(
+                "{:#}",
+                commit(&path, &epochs, &row, &[], false).unwrap_err()
+            );
+            assert!(message.contains(needle), "{message}");
+            assert_eq!(fs::read_to_string(&path).unwrap(), contents);
+            let message = format!("{:#}", read_runs(&path).unwrap_err());
+            assert!(message.contains(needle), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_bad_row_is_named_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("epochs.csv");
+        fs::write(
+            &path,
+            format!(
+                "{}\nr1,a1,1,0.5,0.5,0.875,NaN,NaN,0.25,0.9375,1.5,0.25\nr1,a1,two,0.5,0.5,\
+                 0.875,NaN,NaN,0.25,0.9375,1.5,0.25\n",
+                header::<EpochRow>()
+            ),
+        )
+        .unwrap();
+        let message = format!("{:#}", read_epochs(&path).unwrap_err());
+        assert!(message.contains("line 3"), "{message}");
     }
 }

@@ -1,11 +1,13 @@
 //! `harness run`: one config in, one trained network and one results row out.
 //!
-//! Order matters for the user: settings are already valid; the device is selected and the
+//! Order matters for the user: settings are already valid; the outputs are checked writable,
+//! the network's memory is checked against the machine's, the device is selected and the
 //! results files' headers are checked before any data is loaded or any step trained, so a
 //! mistake costs seconds, not a training run. A run that fails after that still gets its row
-//! (status `failed` and the error), and every row is appended whole.
+//! (status `failed` and the error); a model that cannot be saved leaves the row and says where
+//! it could not go; a row that cannot be written is printed as CSV, so no result is lost.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,12 +15,14 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::module::Module;
 use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
 
 use crate::backend::{self, BackendName};
 use crate::config::Settings;
 use crate::data;
-use crate::error::take_panic_message;
-use crate::results::{self, EpochRow, RunRow, Status};
+use crate::error::{exit, take_panic_message, user_error};
+use crate::results::{self, Committed, EpochRow, NONE, RunRow, Status, StopReason};
+use crate::text::thousands;
 use crate::train::{self, EpochMetrics, Job, Observer, Outcome};
 
 /// How progress is shown while training.
@@ -53,46 +57,135 @@ pub enum Record {
     IfNew,
 }
 
-/// The result of `harness run`: the row and where it went.
+/// The result of a run: the row and where it went.
 #[derive(Debug)]
 pub struct Report {
     pub row: RunRow,
     pub runs_csv: PathBuf,
     pub model_file: Option<PathBuf>,
+    /// Why the trained model could not be saved, if it could not.
+    pub model_error: Option<String>,
     /// False when [`Record::IfNew`] found the run already recorded.
     pub appended: bool,
+}
+
+impl Report {
+    /// The exit code of `harness run` for this report: 0 only when the run ended ok and
+    /// everything asked for was written.
+    pub fn exit_code(&self) -> u8 {
+        if self.row.status == Status::Ok && self.model_error.is_none() {
+            exit::OK
+        } else {
+            exit::FAILED
+        }
+    }
+
+    /// The one-line summary `harness run` prints.
+    pub fn summary(&self) -> String {
+        let row = &self.row;
+        let saved = self
+            .model_file
+            .as_ref()
+            .map(|path| format!(", model {}", path.display()))
+            .unwrap_or_default();
+        let chosen = if row.validation_size > 0 {
+            format!(
+                "validation accuracy {:.4}, test accuracy {:.4} at epoch {} of {}",
+                row.val_accuracy, row.test_accuracy, row.best_epoch, row.epochs_trained
+            )
+        } else {
+            format!("test accuracy {:.4}", row.test_accuracy)
+        };
+        let stopped = match row.stop_reason {
+            StopReason::EarlyStopping => format!(
+                "; stopped early after epoch {} (train.patience = {})",
+                row.epochs_trained, row.patience
+            ),
+            _ => String::new(),
+        };
+        format!(
+            "{}: {} {chosen} ({} parameters, {} on {}, {:.1} s train, {:.1} s total){stopped}; \
+             row {} appended to {}{saved}",
+            row.name,
+            match row.status {
+                Status::Ok => "ok,",
+                Status::Diverged => "DIVERGED,",
+                Status::Failed => "FAILED,",
+            },
+            thousands(row.params as usize),
+            row.backend,
+            row.device,
+            row.train_seconds,
+            row.total_seconds,
+            row.run_id,
+            self.runs_csv.display(),
+        )
+    }
+}
+
+/// `harness run`: trains, prints the summary on stdout (and any failure on stderr), returns the
+/// exit code.
+pub fn command(settings: &Settings, progress: Progress) -> Result<u8> {
+    let report = run(settings, progress, Record::Always)?;
+    println!("{}", report.summary());
+    if report.row.status == Status::Failed {
+        eprintln!("error: {}", report.row.error);
+    }
+    if let Some(error) = &report.model_error {
+        eprintln!("error: {error}");
+    }
+    Ok(report.exit_code())
 }
 
 /// Trains the network `settings` describe and appends its results.
 ///
 /// Returns the row also when the run diverged or failed after training started; an `Err` means
-/// nothing was trained (or the row could not be written).
+/// nothing was trained (or the row could not be written, in which case it was printed).
 pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Report> {
     let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    check_outputs(settings)?;
+    check_memory(settings)?;
     let selected = backend::select(settings.backend)?;
     let run_id = settings.run_id(selected.backend);
-    results::check_header::<RunRow>(&settings.output.runs)?;
-    results::check_header::<EpochRow>(&settings.output.epochs)?;
+    check_headers(settings)?;
 
     let data = data::load(
         settings.data.dataset,
         settings.data.dir.as_deref(),
-        settings.data.train_limit,
-        settings.data.test_limit,
+        data::Limits {
+            train: settings.data.train_limit,
+            validation: settings.data.validation,
+            test: settings.data.test_limit,
+        },
     )?;
+    if settings.train.batch_size > data.train.len() {
+        return Err(user_error(format!(
+            "train.batch_size = {} is more than the {} training images{}; use a batch of at \
+             most {}",
+            settings.train.batch_size,
+            data.train.len(),
+            if settings.data.train_limit.is_some() {
+                " (after data.train_limit)"
+            } else {
+                ""
+            },
+            data.train.len()
+        )));
+    }
     let mut row = base_row(
         settings,
         selected.backend,
         &selected.description,
         started_at,
     );
-    row.test_size = data.test.len();
-    row.train_size = data.train.len();
+    row.train_size = data.train.len() as u64;
+    row.validation_size = data.validation.len() as u64;
+    row.test_size = data.test.len() as u64;
     if progress != Progress::Quiet {
         eprintln!(
-            "harness: {} ({}): {} network, {} parameters; {} on {} ({}); {} training / {} test \
-             images from {}",
+            "harness: {} ({}): {} network, {} parameters; {} on {} ({}); {} training / {} \
+             validation / {} test images from {}",
             settings.name,
             run_id,
             settings.model.shape(),
@@ -101,12 +194,13 @@ pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Re
             selected.backend,
             selected.description,
             thousands(data.train.len()),
+            thousands(data.validation.len()),
             thousands(data.test.len()),
             data.dir.display(),
         );
     }
 
-    let job = Job::new(settings, &data.train, &data.test, selected.backend);
+    let job = Job::new(settings, &data, selected.backend);
     let mut observer = Display::new(progress, settings.train.epochs);
     #[cfg(feature = "wgpu")]
     if selected.backend == BackendName::Wgpu && progress != Progress::Quiet {
@@ -132,133 +226,256 @@ pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Re
     observer.finish();
 
     let mut model_file = None;
+    let mut model_error = None;
     let epoch_rows = match outcome {
         Ok(outcome) => {
             fill_metrics(&mut row, &outcome);
             if settings.output.save_model && outcome.status == Status::Ok {
                 let path = settings.output.models.join(format!("{run_id}.bpk"));
-                save_model(outcome.model, &path)?;
-                model_file = Some(path);
+                match save_model(outcome.model, &path) {
+                    Ok(sha256) => {
+                        row.model_sha256 = sha256;
+                        model_file = Some(path);
+                    }
+                    Err(error) => {
+                        let message = format!("{error:#}");
+                        row.error = format!("the model was not saved: {message}");
+                        model_error = Some(format!(
+                            "the model could not be saved to {} ({message}); the row keeps the \
+                             metrics",
+                            path.display()
+                        ));
+                    }
+                }
             }
-            epoch_rows(&run_id, &outcome.epochs)
+            epoch_rows(&row, &outcome.epochs)
         }
         Err(error) => {
             row.status = Status::Failed;
-            row.error = format!("{error:#}")
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            row.stop_reason = StopReason::Failed;
+            row.error = one_line(&format!("{error:#}"));
             Vec::new()
         }
     };
     row.total_seconds = started.elapsed().as_secs_f64();
 
-    let appended = save_rows(settings, &row, &epoch_rows, record).inspect_err(|_| {
-        // Never lose a result: if the row cannot be written, show it.
-        eprintln!("harness: the row that could not be written:\n{row:?}");
-    })?;
+    let committed = results::commit(
+        &settings.output.runs,
+        &settings.output.epochs,
+        &row,
+        &epoch_rows,
+        record == Record::IfNew,
+    )
+    .inspect_err(|_| rescue(&row))?;
     Ok(Report {
         row,
         runs_csv: settings.output.runs.clone(),
         model_file,
-        appended,
+        model_error,
+        appended: committed == Committed::Appended,
     })
 }
 
-/// Appends a run's epochs rows, then its runs row (the mark of a finished run), while holding
-/// the lock on the runs file. Returns false if [`Record::IfNew`] found the run recorded.
-pub fn save_rows(
-    settings: &Settings,
-    row: &RunRow,
-    epochs: &[EpochRow],
-    record: Record,
-) -> Result<bool> {
-    let mut runs = results::Locked::open(&settings.output.runs)?;
-    if record == Record::IfNew
-        && runs
-            .rows::<RunRow>()?
-            .iter()
-            .any(|done| done.run_id == row.run_id && done.status != Status::Failed)
-    {
-        return Ok(false);
+/// Never lose a result: a row that could not be written goes to stderr as CSV, header first,
+/// ready to append by hand.
+fn rescue(row: &RunRow) {
+    let csv =
+        String::from_utf8(results::to_csv(std::slice::from_ref(row), true)).expect("CSV is UTF-8");
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(
+        stderr,
+        "harness: the run's row could not be written; here it is (runs.csv format):\n{csv}"
+    );
+}
+
+/// The first line of a message, for the `error` column.
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    if line.is_empty() {
+        "unknown error".to_string()
+    } else {
+        line.to_string()
     }
-    if !epochs.is_empty() {
-        results::append(&settings.output.epochs, epochs)?;
+}
+
+/// Fails before any work if an output cannot be written: the runs and epochs files must be
+/// regular files (or absent in a folder that can hold them) and the models folder a folder
+/// harness can write to.
+pub fn check_outputs(settings: &Settings) -> Result<()> {
+    let output = &settings.output;
+    check_file_output(&output.runs, "output.runs")?;
+    check_file_output(&output.epochs, "output.epochs")?;
+    if output.save_model {
+        check_folder_output(&output.models, "output.models")?;
     }
-    runs.append(std::slice::from_ref(row))?;
-    Ok(true)
+    Ok(())
+}
+
+fn check_file_output(path: &Path, key: &str) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(metadata) => {
+            crate::input::check_metadata(path, key, crate::input::CSV_MAX, &metadata)?;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map(drop)
+                .map_err(|e| user_error(format!("{key} {} cannot be written: {e}", path.display())))
+        }
+        Err(_) => check_folder_output(
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+            key,
+        )
+        .map_err(|e| user_error(format!("{key} {} cannot be created: {e:#}", path.display()))),
+    }
+}
+
+/// Checks that files can be made in `dir`, or in the nearest folder above it that exists
+/// (the missing folders are made when the results are written).
+fn check_folder_output(dir: &Path, key: &str) -> Result<()> {
+    let mut existing = dir;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+            _ => {
+                existing = Path::new(".");
+                break;
+            }
+        }
+    }
+    if !existing.is_dir() {
+        return Err(user_error(format!(
+            "{key} {}: {} is not a folder",
+            dir.display(),
+            existing.display()
+        )));
+    }
+    let probe = existing.join(format!(".harness-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            user_error(format!(
+                "{key} {}: cannot write in {}: {e}",
+                dir.display(),
+                existing.display()
+            ))
+        })
+}
+
+/// Refuses a network whose training would not fit in memory, with the estimate.
+pub fn check_memory(settings: &Settings) -> Result<()> {
+    let needed = settings
+        .model
+        .training_memory(settings.train.batch_size, train::EVAL_BATCH);
+    let available = available_memory();
+    if needed > available as u128 {
+        let gib = |bytes: u128| bytes as f64 / (1u128 << 30) as f64;
+        return Err(user_error(format!(
+            "the {} network ({} parameters) at batch {} needs about {:.1} GiB for its weights, \
+             gradients, optimizer state and activations; this machine has {:.1} GiB available. \
+             Use narrower layers (model.hidden) or a smaller train.batch_size",
+            settings.model.shape(),
+            thousands(settings.model.num_params()),
+            settings.train.batch_size,
+            gib(needed),
+            gib(available as u128)
+        )));
+    }
+    Ok(())
+}
+
+/// Memory this process may use: the kernel's estimate of available memory (Linux), else 8 GiB.
+fn available_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("MemAvailable:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .map_or(8 << 30, |kib| kib * 1024)
+}
+
+/// The results files must be harness's (or new), whole and readable, before anything is
+/// trained.
+fn check_headers(settings: &Settings) -> Result<()> {
+    results::read_runs(&settings.output.runs)?;
+    results::read_epochs(&settings.output.epochs)?;
+    Ok(())
 }
 
 /// The row of a run that failed before it could report anything itself (a worker process that
 /// was killed, say).
 pub fn failed_row(settings: &Settings, error: &str) -> RunRow {
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut row = base_row(settings, settings.backend.resolve(), "", started_at);
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut row = base_row(settings, settings.backend.resolve(), "unknown", started_at);
     row.status = Status::Failed;
-    row.error = error.to_string();
+    row.stop_reason = StopReason::Failed;
+    row.error = one_line(error);
     row
 }
 
 /// The row's settings columns; metrics are filled in after training.
 fn base_row(settings: &Settings, backend: BackendName, device: &str, started_at: String) -> RunRow {
-    let activations: Vec<String> = settings
-        .model
-        .activations
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-    let mut distinct = activations.clone();
-    distinct.dedup();
+    let train = &settings.train;
     RunRow {
         run_id: settings.run_id(backend),
+        attempt: results::new_attempt(),
         started_at,
         name: settings.name.clone(),
         config: settings
             .config
             .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-        dataset: settings.data.dataset.to_string(),
+            .map_or_else(|| NONE.to_string(), |p| p.display().to_string()),
+        rung: settings.rung,
+        seed: settings.seed,
         backend: backend.to_string(),
-        device: device.to_string(),
-        hidden: settings
-            .model
-            .hidden
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join("x"),
-        activation: if distinct.len() == 1 {
-            distinct[0].clone()
-        } else {
-            activations.join(",")
-        },
+        device: if device.is_empty() { "unknown" } else { device }.to_string(),
+        dataset: settings.data.dataset.to_string(),
+        shape: settings.model.shape(),
+        activation: settings.model.activation_label(),
         output: settings.model.output.to_string(),
         init: settings.model.init.to_string(),
-        loss: settings.train.loss.to_string(),
-        optimizer: settings.train.optimizer.to_string(),
-        learning_rate: settings.train.learning_rate,
-        momentum: settings.train.momentum,
-        weight_decay: settings.train.weight_decay,
-        batch_size: settings.train.batch_size,
-        epochs: settings.train.epochs,
-        seed: settings.seed,
-        params: settings.model.num_params(),
-        harness_version: env!("CARGO_PKG_VERSION").to_string(),
+        dropout: settings.model.dropout,
+        loss: train.loss.to_string(),
+        optimizer: train.optimizer.to_string(),
+        learning_rate: train.learning_rate,
+        schedule: train.schedule.to_string(),
+        warmup_epochs: train.warmup_epochs,
+        step_epochs: train.step_epochs as u32,
+        step_factor: train.step_factor,
+        momentum: train.momentum,
+        weight_decay: train.weight_decay,
+        batch_size: train.batch_size as u64,
+        epochs: train.epochs as u32,
+        metric: train.metric.to_string(),
+        keep: train.keep.to_string(),
+        patience: train.patience as u32,
+        min_delta: train.min_delta,
+        augment_shift: settings.data.augment_shift as u32,
+        augment_rotate: settings.data.augment_rotate,
+        params: settings.model.num_params() as u64,
         ..RunRow::default()
     }
 }
 
-/// Copies the last epoch's metrics and the timings into the row.
+/// Copies the kept epoch's metrics, how training ended and the timings into the row.
 fn fill_metrics(row: &mut RunRow, outcome: &Outcome) {
     row.status = outcome.status;
-    row.train_size = outcome.train_size;
-    if let Some(last) = outcome.epochs.last() {
-        row.train_loss = last.train_loss;
-        row.train_accuracy = last.train_accuracy;
-        row.test_loss = last.test_loss;
-        row.test_accuracy = last.test_accuracy;
+    row.stop_reason = outcome.stop_reason;
+    row.error = NONE.to_string();
+    row.train_size = outcome.train_size as u64;
+    row.epochs_trained = outcome.epochs.len() as u32;
+    row.best_epoch = outcome.kept as u32;
+    if let Some(kept) = outcome.epochs.get(outcome.kept.saturating_sub(1)) {
+        row.train_loss = kept.train_loss;
+        row.train_accuracy = kept.train_accuracy;
+        row.val_loss = kept.val_loss;
+        row.val_accuracy = kept.val_accuracy;
+        row.test_loss = kept.test_loss;
+        row.test_accuracy = kept.test_accuracy;
     }
     if outcome.status == Status::Diverged {
         row.error = format!(
@@ -272,27 +489,33 @@ fn fill_metrics(row: &mut RunRow, outcome: &Outcome) {
     row.samples_per_second = if row.train_seconds > 0.0 {
         samples / row.train_seconds
     } else {
-        0.0
+        f64::NAN
     };
 }
 
-fn epoch_rows(run_id: &str, epochs: &[EpochMetrics]) -> Vec<EpochRow> {
+fn epoch_rows(row: &RunRow, epochs: &[EpochMetrics]) -> Vec<EpochRow> {
     epochs
         .iter()
         .map(|e| EpochRow {
-            run_id: run_id.to_string(),
-            epoch: e.epoch,
+            run_id: row.run_id.clone(),
+            attempt: row.attempt.clone(),
+            epoch: e.epoch as u32,
+            learning_rate: e.learning_rate,
             train_loss: e.train_loss,
             train_accuracy: e.train_accuracy,
+            val_loss: e.val_loss,
+            val_accuracy: e.val_accuracy,
             test_loss: e.test_loss,
             test_accuracy: e.test_accuracy,
-            seconds: e.train_seconds,
+            train_seconds: e.train_seconds,
+            eval_seconds: e.eval_seconds,
         })
         .collect()
 }
 
-/// Saves the model to a temporary file, then renames it into place (never a half-written file).
-fn save_model(model: crate::model::Mlp, path: &Path) -> Result<()> {
+/// Saves the model to a temporary file, then renames it into place (never a half-written file);
+/// returns the SHA-256 of the file.
+fn save_model(model: crate::model::Mlp, path: &Path) -> Result<String> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create folder {}", parent.display()))?;
@@ -301,7 +524,15 @@ fn save_model(model: crate::model::Mlp, path: &Path) -> Result<()> {
     model
         .save_file(&partial)
         .map_err(|e| anyhow::anyhow!("{e:?}"))
-        .and_then(|()| Ok(std::fs::rename(&partial, path)?))
+        .and_then(|()| {
+            let bytes = std::fs::read(&partial)?;
+            std::fs::File::open(&partial)?.sync_all()?;
+            std::fs::rename(&partial, path)?;
+            Ok(format!("{:x}", Sha256::digest(&bytes)))
+        })
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
         .with_context(|| format!("cannot save the model to {}", path.display()))
 }
 
@@ -311,19 +542,6 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".to_string())
-}
-
-/// 13002 → "13,002".
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Draws training progress on stderr.
@@ -367,6 +585,9 @@ impl Observer for Display {
                 self.epochs,
                 width = digits(self.epochs)
             ));
+            if let Some(message) = &self.first_message {
+                bar.set_message(message.clone());
+            }
             self.bar = Some(bar);
         }
     }
@@ -384,16 +605,22 @@ impl Observer for Display {
     fn epoch_finished(&mut self, m: &EpochMetrics) {
         self.finish();
         if self.progress != Progress::Quiet {
+            let validation = if m.val_accuracy.is_nan() {
+                String::new()
+            } else {
+                format!("  val loss {:.4} acc {:.4}", m.val_loss, m.val_accuracy)
+            };
             eprintln!(
-                "epoch {:>width$}/{}  train loss {:.4} acc {:.4}  test loss {:.4} acc {:.4}  \
-                 {:.2} s",
+                "epoch {:>width$}/{}  train loss {:.4} acc {:.4}{validation}  test loss {:.4} \
+                 acc {:.4}  {:.2} s train + {:.2} s eval",
                 m.epoch,
                 self.epochs,
                 m.train_loss,
                 m.train_accuracy,
                 m.test_loss,
                 m.test_accuracy,
-                m.train_seconds + m.eval_seconds,
+                m.train_seconds,
+                m.eval_seconds,
                 width = digits(self.epochs),
             );
         }
@@ -402,17 +629,4 @@ impl Observer for Display {
 
 fn digits(n: usize) -> usize {
     n.to_string().len()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(7), "7");
-        assert_eq!(thousands(13_002), "13,002");
-        assert_eq!(thousands(636_010), "636,010");
-        assert_eq!(thousands(1_000_000), "1,000,000");
-    }
 }

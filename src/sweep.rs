@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 
 use crate::error::exit;
 use crate::experiment::{Experiment, Point, Shard};
-use crate::results::{self, RunRow, Status};
+use crate::results::{self, Status};
 use crate::run::{self, Record};
 
 /// How to run a sweep; the command-line flags of `harness sweep`.
@@ -27,6 +27,8 @@ pub struct Options {
     pub jobs: usize,
     /// Only this slice of the points (else the Slurm array task's, else all).
     pub shard: Option<Shard>,
+    /// With successive halving: only this rung.
+    pub rung: Option<u32>,
     pub dry_run: bool,
     /// Rerun points whose row says failed.
     pub retry_failed: bool,
@@ -129,29 +131,24 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
     })
 }
 
-/// The state of each point from the rows already in its runs file.
+/// The state of each point from the rows already in its runs file: the status of the row that
+/// stands for its run ([`results::effective`]), or pending.
 fn recorded_states(points: &[&Point]) -> Result<HashMap<String, State>> {
-    let mut rows_by_file: HashMap<PathBuf, Vec<RunRow>> = HashMap::new();
+    let mut status_by_file: HashMap<PathBuf, HashMap<String, Status>> = HashMap::new();
     let mut states = HashMap::new();
     for point in points {
         let path = &point.settings.output.runs;
-        if !rows_by_file.contains_key(path) {
-            results::check_header::<RunRow>(path)?;
-            let rows = if path.exists() {
-                results::read(path)?
-            } else {
-                Vec::new()
-            };
-            rows_by_file.insert(path.clone(), rows);
+        if !status_by_file.contains_key(path) {
+            let rows = results::read_runs(path)?;
+            let statuses = results::effective(&rows)
+                .into_iter()
+                .map(|row| (row.run_id.clone(), row.status))
+                .collect();
+            status_by_file.insert(path.clone(), statuses);
         }
-        let statuses = rows_by_file[path]
-            .iter()
-            .filter(|row| row.run_id == point.run_id);
-        // Any ok or diverged row means done; failed only if every attempt failed.
-        let state = statuses.fold(State::Pending, |state, row| match (state, row.status) {
-            (State::Done(Status::Ok | Status::Diverged), _) => state,
-            (_, status) => State::Done(status),
-        });
+        let state = status_by_file[path]
+            .get(&point.run_id)
+            .map_or(State::Pending, |&status| State::Done(status));
         states.insert(point.run_id.clone(), state);
     }
     Ok(states)
@@ -248,6 +245,7 @@ fn run_workers(experiment: &Experiment, todo: &[&Point], options: &Options) -> R
                         .arg("worker")
                         .arg(&experiment.path)
                         .arg(index.to_string())
+                        .args(["--rung", "0"])
                         .args(options.set.iter().flat_map(|s| ["--set", s.as_str()]));
                     if options.force {
                         command.arg("--force");
@@ -316,7 +314,8 @@ fn run_workers(experiment: &Experiment, todo: &[&Point], options: &Options) -> R
                     if code != Some(WORKER_FAILED) {
                         // The worker died without writing its row: write it for it.
                         let row = run::failed_row(&point.settings, &reason());
-                        run::save_rows(&point.settings, &row, &[], Record::Always)?;
+                        let output = &point.settings.output;
+                        results::commit(&output.runs, &output.epochs, &row, &[], true)?;
                     }
                     if options.fail_fast {
                         stop.store(true, Ordering::SeqCst);
@@ -353,7 +352,13 @@ const WORKER_DIVERGED: u8 = 11;
 const WORKER_FAILED: u8 = 12;
 
 /// `harness worker EXPERIMENT INDEX`: runs one point (what the sweep's worker processes do).
-pub fn worker(path: &Path, index: usize, experiment: &Experiment, force: bool) -> Result<u8> {
+pub fn worker(
+    path: &Path,
+    experiment: &Experiment,
+    _rung: u32,
+    index: usize,
+    force: bool,
+) -> Result<u8> {
     let point = experiment.points().get(index).ok_or_else(|| {
         crate::error::user_error(format!("{} has no point {index}", path.display()))
     })?;

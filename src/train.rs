@@ -1,8 +1,11 @@
 //! The one training loop and evaluation, over any burn `Device`.
 //!
 //! [`train`] seeds the device, builds the network, and for each epoch shuffles the training
-//! images (seeded), runs mini-batches of forward, loss, backward and optimizer step, then
-//! evaluates on the test set without autodiff. Each step's loss and predicted digits stay on the
+//! images (seeded, and augmented when asked), runs mini-batches of forward, loss, backward and
+//! optimizer step at the learning rate of the schedule, then evaluates on the validation and
+//! test sets without autodiff. The epoch kept is the last, or the one with the best validation
+//! metric (its weights are held until a better epoch comes); early stopping ends training when
+//! the metric has not improved for `patience` epochs. Each step's loss and predicted digits stay on the
 //! device and are read back together only a few times per epoch ([`Window`]: each read forces a
 //! sync, and every tensor operation costs about a microsecond at batch 10); a loss that becomes
 //! NaN, infinite or [`DIVERGENCE_FACTOR`] times its first value stops the run as diverged.
@@ -17,15 +20,15 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 
 use crate::backend::{self, BackendName};
-use crate::config::{Loss, Optimizer, Settings, TrainSettings};
-use crate::data::Split;
-use crate::loader::{self, HostBatch};
+use crate::config::{Keep, Loss, Metric, Optimizer, Schedule, Settings, TrainSettings};
+use crate::data::{Dataset, Split};
+use crate::loader::{self, Augment, HostBatch};
 use crate::model::{INPUTS, Mlp, MlpConfig, OUTPUTS};
-use crate::results::Status;
+use crate::results::{Status, StopReason};
 
 /// Images per evaluation batch: large batches are fast, and 10,000 x 784 f32 (31 MB) stays well
 /// under wgpu's limit of about 128 MB per buffer.
-const EVAL_BATCH: usize = 10_000;
+pub const EVAL_BATCH: usize = 10_000;
 
 /// How many times per epoch the running loss is read back (for divergence and progress).
 const READS_PER_EPOCH: usize = 10;
@@ -40,10 +43,16 @@ pub const DIVERGENCE_FACTOR: f64 = 1000.0;
 pub struct EpochMetrics {
     /// 1-based.
     pub epoch: usize,
+    /// The learning rate of the epoch's last step.
+    pub learning_rate: f64,
     /// Mean loss over the epoch's mini-batches, as the weights moved.
     pub train_loss: f64,
     /// Fraction of the epoch's training images classified correctly, as the weights moved.
     pub train_accuracy: f64,
+    /// Mean loss over the validation images after the epoch (NaN without validation images).
+    pub val_loss: f64,
+    /// Fraction of validation images classified correctly (NaN without validation images).
+    pub val_accuracy: f64,
     /// Mean loss over the test images, after the epoch.
     pub test_loss: f64,
     /// Fraction of test images classified correctly, after the epoch.
@@ -56,12 +65,16 @@ pub struct EpochMetrics {
 
 /// What training produced.
 pub struct Outcome {
-    /// The trained network, without autodiff.
+    /// The network of the kept epoch, without autodiff.
     pub model: Mlp,
     /// One entry per completed epoch (a diverged epoch is included).
     pub epochs: Vec<EpochMetrics>,
+    /// The epoch whose weights are kept (1-based): the last, or the best on validation.
+    pub kept: usize,
     /// `Ok`, or `Diverged` when a loss became NaN or infinite.
     pub status: Status,
+    /// Why training stopped.
+    pub stop_reason: StopReason,
     /// Training images used per epoch (fewer than the split when the ragged batch is dropped).
     pub train_size: usize,
 }
@@ -87,27 +100,31 @@ pub struct Job<'a> {
     pub train: &'a TrainSettings,
     /// The images to train on.
     pub train_set: &'a Split,
+    /// The images that choose the epoch kept and drive early stopping (may be empty).
+    pub validation_set: &'a Split,
     /// The images to evaluate on after each epoch.
     pub test_set: &'a Split,
     pub seed: u64,
+    /// Random changes to the training images.
+    pub augment: Augment,
     /// Drop the ragged last batch so every step has the same tensor shapes (wgpu).
     pub constant_shapes: bool,
 }
 
 impl<'a> Job<'a> {
-    /// The job a run's settings describe, on `backend` (the resolved one).
-    pub fn new(
-        settings: &'a Settings,
-        train_set: &'a Split,
-        test_set: &'a Split,
-        backend: BackendName,
-    ) -> Self {
+    /// The job a run's settings describe on `data`, on `backend` (the resolved one).
+    pub fn new(settings: &'a Settings, data: &'a Dataset, backend: BackendName) -> Self {
         Job {
             model: &settings.model,
             train: &settings.train,
-            train_set,
-            test_set,
+            train_set: &data.train,
+            validation_set: &data.validation,
+            test_set: &data.test,
             seed: settings.seed,
+            augment: Augment {
+                shift: settings.data.augment_shift,
+                rotate: settings.data.augment_rotate,
+            },
             constant_shapes: backend.needs_constant_shapes(),
         }
     }
@@ -151,11 +168,14 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
         steps,
         batch_size,
         seed: job.seed,
+        augment: job.augment,
     };
 
     let mut epochs = Vec::with_capacity(settings.epochs);
     let mut status = Status::Ok;
+    let mut stop_reason = StopReason::Completed;
     let mut first_loss = None;
+    let mut keeper = Keeper::new(settings, !job.validation_set.is_empty());
     // The loader thread lives in this scope; dropping `batches` on any way out stops it.
     let model = std::thread::scope(|scope| -> anyhow::Result<Mlp> {
         // A loader thread only pays when there is a core for it.
@@ -165,6 +185,7 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
             let started = Instant::now();
             let mut window = Window::default();
             let (mut loss_sum, mut correct, mut seen) = (0.0, 0, 0);
+            let mut rate = settings.learning_rate;
             for step in 0..steps {
                 let batch = Batch::upload(batches.next_batch()?, settings.loss, &autodiff);
                 let logits = model.forward(batch.images); // [batch, 10]
@@ -172,7 +193,8 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
                 window.push(loss.clone().inner(), logits.inner(), batch.labels);
 
                 let gradients = GradientsParams::from_grads(loss.backward(), &model);
-                model = optimizer.step(settings.learning_rate, model, gradients);
+                rate = learning_rate(settings, epoch - 1, step, steps);
+                model = optimizer.step(rate, model, gradients);
 
                 let is_last = step + 1 == steps;
                 if first_loss.is_none() || (step + 1) % read_every == 0 || is_last {
@@ -196,31 +218,142 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
             let train_seconds = started.elapsed().as_secs_f64();
 
             let started = Instant::now();
+            let trained = model.valid();
+            let (val_loss, val_accuracy) = if job.validation_set.is_empty() {
+                (f64::NAN, f64::NAN)
+            } else {
+                evaluate(&trained, job.validation_set, settings.loss, device)?
+            };
             let (test_loss, test_accuracy) =
-                evaluate(&model.valid(), job.test_set, settings.loss, device)?;
+                evaluate(&trained, job.test_set, settings.loss, device)?;
             let metrics = EpochMetrics {
                 epoch,
+                learning_rate: rate,
                 train_loss,
                 train_accuracy,
+                val_loss,
+                val_accuracy,
                 test_loss,
                 test_accuracy,
                 train_seconds,
                 eval_seconds: started.elapsed().as_secs_f64(),
             };
             observer.epoch_finished(&metrics);
+            let patience_spent = keeper.observe(&metrics, trained);
             epochs.push(metrics);
             if status == Status::Diverged {
+                stop_reason = StopReason::Diverged;
+                break;
+            }
+            if patience_spent && epoch < settings.epochs {
+                stop_reason = StopReason::EarlyStopping;
                 break;
             }
         }
         Ok(model)
     })?;
+    let (kept, model) = keeper
+        .take()
+        .unwrap_or_else(|| (epochs.len(), model.valid()));
     Ok(Outcome {
-        model: model.valid(),
+        model,
         epochs,
+        kept,
         status,
+        stop_reason,
         train_size,
     })
+}
+
+/// The learning rate of step `step` (0-based) of epoch `epoch` (0-based): a linear warm-up over
+/// the first `warmup_epochs`, then the schedule.
+pub fn learning_rate(settings: &TrainSettings, epoch: usize, step: usize, steps: usize) -> f64 {
+    let base = settings.learning_rate;
+    // Training done when this step's update is applied, in epochs.
+    let done = epoch as f64 + (step + 1) as f64 / steps as f64;
+    let warmup = settings.warmup_epochs;
+    if done <= warmup {
+        return base * done / warmup;
+    }
+    match settings.schedule {
+        Schedule::Constant => base,
+        Schedule::Step => {
+            let steps_taken = ((done - 1e-9) / settings.step_epochs as f64).floor();
+            base * settings.step_factor.powf(steps_taken)
+        }
+        Schedule::Cosine => {
+            let span = settings.epochs as f64 - warmup;
+            let progress = ((done - warmup) / span).clamp(0.0, 1.0);
+            base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+        }
+    }
+}
+
+/// Decides which epoch's weights a run keeps, and when early stopping ends it.
+struct Keeper {
+    keep: Keep,
+    metric: Metric,
+    patience: usize,
+    min_delta: f64,
+    has_validation: bool,
+    /// The best epoch so far, its metric and its weights (for `keep = "best"`).
+    best: Option<(usize, f64, Mlp)>,
+    /// The best metric value that counted as an improvement for early stopping.
+    reference: Option<f64>,
+    /// Epochs since that improvement.
+    waited: usize,
+}
+
+impl Keeper {
+    fn new(settings: &TrainSettings, has_validation: bool) -> Self {
+        Keeper {
+            keep: settings.keep,
+            metric: settings.metric,
+            patience: settings.patience,
+            min_delta: settings.min_delta,
+            has_validation,
+            best: None,
+            reference: None,
+            waited: 0,
+        }
+    }
+
+    /// The metric as a score, higher is better (NaN never wins).
+    fn score(&self, metrics: &EpochMetrics) -> f64 {
+        let value = match self.metric {
+            Metric::ValAccuracy => metrics.val_accuracy,
+            Metric::ValLoss => -metrics.val_loss,
+        };
+        if value.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            value
+        }
+    }
+
+    /// Takes an epoch's metrics and weights; returns whether early stopping says stop.
+    fn observe(&mut self, metrics: &EpochMetrics, model: Mlp) -> bool {
+        if !self.has_validation {
+            return false;
+        }
+        let score = self.score(metrics);
+        if self.keep == Keep::Best && self.best.as_ref().is_none_or(|(_, best, _)| score > *best) {
+            self.best = Some((metrics.epoch, score, model));
+        }
+        match self.reference {
+            Some(reference) if score <= reference + self.min_delta => self.waited += 1,
+            _ => {
+                self.reference = Some(score);
+                self.waited = 0;
+            }
+        }
+        self.patience > 0 && self.waited >= self.patience
+    }
+
+    /// The kept epoch and its weights, when they are not simply the last.
+    fn take(self) -> Option<(usize, Mlp)> {
+        self.best.map(|(epoch, _, model)| (epoch, model))
+    }
 }
 
 /// Mean loss and accuracy of `model` on `split`, in large batches, without autodiff.

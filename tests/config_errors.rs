@@ -17,7 +17,7 @@ fn every_shipped_config_validates() {
     for config in configs {
         work.harness(&["check", config.to_str().unwrap()])
             .expect_code(0)
-            .expect_stdout(&["parameters; run_id"]);
+            .expect_stdout(&["parameters, about", "to train; run_id"]);
     }
 }
 
@@ -63,6 +63,20 @@ fn default_config_documents_every_key() {
         }
     }
     assert_eq!(documented, schema);
+}
+
+#[test]
+fn default_config_values_are_the_codes_defaults() {
+    let path = repo().join("configs/default.toml");
+    let documented = harness::config::load(&path, &[]).unwrap();
+    // The code's defaults: a config that sets nothing but the one required key.
+    let minimal = harness::config::parse(
+        "name = \"default\"\n[model]\nhidden = [16, 16]\n",
+        &path,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(documented, minimal);
 }
 
 /// A broken config must exit 2 and name the key and its line, without touching results/.
@@ -174,7 +188,11 @@ fn unknown_backend_flag() {
     let work = Workdir::new();
     let config = repo().join("configs/sigmoid_16x16.toml");
     let run = work.harness(&["run", config.to_str().unwrap(), "--backend", "wgu"]);
-    run.expect_code(2).expect_stderr(&["did you mean \"wgpu\""]);
+    run.expect_code(2).expect_stderr(&[
+        "'wgu'",
+        "a similar value exists: 'wgpu'",
+        "possible values",
+    ]);
 }
 
 #[test]

@@ -27,9 +27,15 @@ fn assert_trained(work: &Workdir, backend: &str, floor: f64) {
     let row = &runs[0];
     assert_eq!(row["status"], "ok", "{row:?}");
     assert_eq!(row["backend"], backend, "{row:?}");
-    assert_eq!(row["hidden"], "64");
+    assert_eq!(row["shape"], "784-64-10");
     assert_eq!(row["params"], "50890");
     assert_eq!(row["test_size"], "10000");
+    assert_eq!(row["validation_size"], "10000");
+    let validation: f64 = row["val_accuracy"].parse().unwrap();
+    assert!(
+        validation >= floor,
+        "validation accuracy {validation}: {row:?}"
+    );
     let accuracy: f64 = row["test_accuracy"].parse().unwrap();
     assert!(
         accuracy >= floor,
@@ -37,8 +43,17 @@ fn assert_trained(work: &Workdir, backend: &str, floor: f64) {
     );
     let epochs = csv_rows(&work.path().join("results/epochs.csv"));
     assert_eq!(epochs.len(), 2, "{epochs:?}");
-    assert!(epochs.iter().all(|e| e["run_id"] == row["run_id"]));
-    assert_eq!(epochs[1]["test_accuracy"], row["test_accuracy"]);
+    assert!(epochs.iter().all(|e| e["attempt"] == row["attempt"]));
+    // The row reports the kept epoch: the one with the best validation accuracy.
+    let best: usize = row["best_epoch"].parse().unwrap();
+    let kept = &epochs[best - 1];
+    assert_eq!(kept["test_accuracy"], row["test_accuracy"]);
+    assert_eq!(kept["val_accuracy"], row["val_accuracy"]);
+    let other = &epochs[2 - best];
+    assert!(
+        other["val_accuracy"].parse::<f64>().unwrap() <= validation,
+        "{epochs:?}"
+    );
     let model = work
         .path()
         .join(format!("results/models/{}.bpk", row["run_id"]));
@@ -88,6 +103,7 @@ fn same_seed_gives_identical_results_on_the_cpu() {
     for pair in rows.chunks(2) {
         for column in [
             "run_id",
+            "val_accuracy",
             "train_loss",
             "train_accuracy",
             "test_loss",

@@ -6,11 +6,11 @@ mod common;
 
 use burn::module::{Module, Param};
 use burn::prelude::*;
-use common::Workdir;
+use common::{Workdir, append_rows, write_rows};
 use harness::backend::{self, BackendName};
 use harness::inspect::{TILE_MARGIN, TILE_SCALE, tiles_size};
 use harness::model::{Activation, Init, MlpConfig, OutputActivation};
-use harness::results::{self, RunRow, Status};
+use harness::results::{RunRow, Status};
 
 /// A [16, 16] model whose first layer is +1 everywhere except pixel 0 of neuron 0 (-1).
 fn write_model(work: &Workdir, run_id: &str) {
@@ -20,6 +20,7 @@ fn write_model(work: &Workdir, run_id: &str) {
         activations: vec![Activation::Sigmoid; 2],
         output: OutputActivation::Sigmoid,
         init: Init::Default,
+        dropout: 0.0,
     };
     let mut model = config.init(&device);
     let mut weights = vec![1.0f32; 784 * 16];
@@ -29,19 +30,25 @@ fn write_model(work: &Workdir, run_id: &str) {
         &device,
     ));
     std::fs::create_dir_all(work.path().join("models")).unwrap();
-    model
-        .save_file(work.path().join(format!("models/{run_id}.bpk")))
-        .unwrap();
+    let file = work.path().join(format!("models/{run_id}.bpk"));
+    model.save_file(&file).unwrap();
     let row = RunRow {
         run_id: run_id.into(),
+        attempt: format!("a{run_id}"),
         dataset: "mnist".into(),
-        hidden: "16x16".into(),
+        shape: "784-16-16-10".into(),
         activation: "sigmoid".into(),
         output: "sigmoid".into(),
         status: Status::Ok,
+        model_sha256: sha256(&file),
         ..RunRow::default()
     };
-    results::append(&work.path().join("runs.csv"), &[row]).unwrap();
+    write_rows(&work.path().join("runs.csv"), &[row]);
+}
+
+fn sha256(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
 #[test]
@@ -122,25 +129,69 @@ fn unknown_ids_and_mismatched_models_exit_2() {
     ])
     .expect_code(2)
     .expect_stderr(&["no run abcdef123465", "abcdef123456"]);
-    // The same file under a run whose row says 32x32: a model/CSV mismatch.
-    std::fs::copy(
-        work.path().join("models/abcdef123456.bpk"),
-        work.path().join("models/000000000032.bpk"),
-    )
-    .unwrap();
+    // The same file under a run whose row says 32x32 (and records this file's checksum): a
+    // model/CSV mismatch.
+    let copy = work.path().join("models/r00000000032.bpk");
+    std::fs::copy(work.path().join("models/abcdef123456.bpk"), &copy).unwrap();
     let row = RunRow {
-        run_id: "000000000032".into(),
-        hidden: "32x32".into(),
+        run_id: "r00000000032".into(),
+        attempt: "a32".into(),
+        shape: "784-32-32-10".into(),
         activation: "sigmoid".into(),
         output: "sigmoid".into(),
         status: Status::Ok,
+        model_sha256: sha256(&copy),
         ..RunRow::default()
     };
-    results::append(&work.path().join("runs.csv"), &[row]).unwrap();
-    work.harness(&["inspect", "models/000000000032.bpk", "--runs", "runs.csv"])
+    append_rows(&work.path().join("runs.csv"), &[row]);
+    work.harness(&["inspect", "models/r00000000032.bpk", "--runs", "runs.csv"])
         .expect_code(2)
         .expect_stderr(&["does not hold the 784-32-32-10 network"]);
     work.harness(&["inspect", "x", "--runs", "missing.csv"])
         .expect_code(2)
         .expect_stderr(&["missing.csv"]);
+}
+
+#[test]
+fn a_model_file_copied_over_another_runs_is_refused() {
+    let work = Workdir::new();
+    write_model(&work, "rfirst000001");
+    // A second run of the same shape whose model file is then overwritten with the first's.
+    let device = backend::select(BackendName::Cpu).unwrap().device;
+    let config = MlpConfig {
+        hidden: vec![16, 16],
+        activations: vec![Activation::Sigmoid; 2],
+        output: OutputActivation::Sigmoid,
+        init: Init::Default,
+        dropout: 0.0,
+    };
+    let second = work.path().join("models/rsecond00002.bpk");
+    config.init(&device).save_file(&second).unwrap();
+    let row = RunRow {
+        run_id: "rsecond00002".into(),
+        attempt: "asecond".into(),
+        dataset: "mnist".into(),
+        shape: "784-16-16-10".into(),
+        activation: "sigmoid".into(),
+        output: "sigmoid".into(),
+        status: Status::Ok,
+        model_sha256: sha256(&second),
+        ..RunRow::default()
+    };
+    append_rows(&work.path().join("runs.csv"), &[row]);
+    let args = [
+        "inspect",
+        "rsecond00002",
+        "--runs",
+        "runs.csv",
+        "--models",
+        "models",
+        "-o",
+        "out",
+    ];
+    work.harness(&args).expect_code(0);
+    std::fs::copy(work.path().join("models/rfirst000001.bpk"), &second).unwrap();
+    work.harness(&args)
+        .expect_code(2)
+        .expect_stderr(&["is not the model run rsecond00002 saved", "SHA-256"]);
 }

@@ -3,23 +3,24 @@
 
 mod common;
 
-use common::Workdir;
-use harness::results::{self, EpochRow, RunRow, Status};
+use common::{Workdir, write_rows};
+use harness::results::{EpochRow, RunRow, Status};
 
 /// Five ok runs (two activations) and one diverged run, with three epochs each.
 fn write_results(work: &Workdir) {
     let runs: Vec<RunRow> = [
-        ("a1", "16x16", "sigmoid", 13_002, 0.94),
-        ("a2", "16x16", "relu", 13_002, 0.95),
-        ("a3", "128", "relu", 101_770, 0.975),
-        ("a4", "", "sigmoid", 7_850, 0.92),
-        ("a5", "800", "relu", 636_010, 0.98),
+        ("a1", "784-16-16-10", "sigmoid", 13_002, 0.94),
+        ("a2", "784-16-16-10", "relu", 13_002, 0.95),
+        ("a3", "784-128-10", "relu", 101_770, 0.975),
+        ("a4", "784-10", "none", 7_850, 0.92),
+        ("a5", "784-800-10", "relu", 636_010, 0.98),
     ]
     .into_iter()
-    .map(|(id, hidden, activation, params, accuracy)| RunRow {
-        run_id: id.into(),
+    .map(|(id, shape, activation, params, accuracy)| RunRow {
+        run_id: format!("r{id}"),
+        attempt: id.into(),
         name: format!("run_{id}"),
-        hidden: hidden.into(),
+        shape: shape.into(),
         activation: activation.into(),
         params,
         test_accuracy: accuracy,
@@ -28,24 +29,26 @@ fn write_results(work: &Workdir) {
         ..RunRow::default()
     })
     .chain([RunRow {
-        run_id: "bad".into(),
+        run_id: "rbad".into(),
+        attempt: "abad".into(),
         status: Status::Diverged,
         ..RunRow::default()
     }])
     .collect();
-    results::append(&work.path().join("runs.csv"), &runs).unwrap();
+    write_rows(&work.path().join("runs.csv"), &runs);
     let epochs: Vec<EpochRow> = runs
         .iter()
         .flat_map(|run| {
             (1..=3).map(|epoch| EpochRow {
                 run_id: run.run_id.clone(),
+                attempt: run.attempt.clone(),
                 epoch,
                 test_accuracy: run.test_accuracy - 0.01 * (3 - epoch) as f64,
                 ..EpochRow::default()
             })
         })
         .collect();
-    results::append(&work.path().join("epochs.csv"), &epochs).unwrap();
+    write_rows(&work.path().join("epochs.csv"), &epochs);
 }
 
 #[test]
@@ -80,8 +83,8 @@ fn charts_are_valid_svg_and_png_with_one_marker_per_run() {
         .descendants()
         .filter(|n| n.has_tag_name("circle"))
         .count();
-    // One marker per ok run, plus one legend marker per activation.
-    assert_eq!(circles, 5 + 2);
+    // One marker per ok run, plus one legend marker per activation (and "none").
+    assert_eq!(circles, 5 + 3);
 
     for name in [
         "accuracy_vs_params",
@@ -94,7 +97,7 @@ fn charts_are_valid_svg_and_png_with_one_marker_per_run() {
     }
     let curves = std::fs::read_to_string(work.path().join("charts/learning_curves.svg")).unwrap();
     assert!(
-        curves.contains("run_a3 (a3)") && curves.contains("epoch"),
+        curves.contains("run_a3 (ra3)") && curves.contains("epoch"),
         "learning curves legend"
     );
 }
@@ -113,12 +116,12 @@ fn learning_curves_follow_the_selection() {
     ])
     .expect_code(0);
     let curves = std::fs::read_to_string(work.path().join("f/learning_curves.svg")).unwrap();
-    assert!(curves.contains("run_a1 (a1)") && curves.contains("run_a4 (a4)"));
-    assert!(!curves.contains("run_a2 (a2)"));
-    work.harness(&["plot", "--runs", "a5", "-o", "r", "runs.csv"])
+    assert!(curves.contains("run_a1 (ra1)") && !curves.contains("run_a4 (ra4)"));
+    assert!(!curves.contains("run_a2 (ra2)"));
+    work.harness(&["plot", "--runs", "ra5", "-o", "r", "runs.csv"])
         .expect_code(0);
     let curves = std::fs::read_to_string(work.path().join("r/learning_curves.svg")).unwrap();
-    assert!(curves.contains("run_a5 (a5)") && !curves.contains("run_a1 (a1)"));
+    assert!(curves.contains("run_a5 (ra5)") && !curves.contains("run_a1 (ra1)"));
 }
 
 #[test]

@@ -37,9 +37,16 @@ fn save_png(path: &std::path::Path, pixels: &[u8], side: u32, invert: bool) {
 fn predictions_agree_with_the_model_on_tensors() {
     let work = Workdir::new();
     let run_id = train(&work);
-    let test = data::load(DatasetName::Mnist, None, None, Some(20))
-        .unwrap()
-        .test;
+    let test = data::load(
+        DatasetName::Mnist,
+        None,
+        data::Limits {
+            test: Some(20),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .test;
     let mut args = vec!["predict".to_string(), run_id.clone(), "--json".to_string()];
     for i in 0..20 {
         let name = format!("digit{i}.png");
@@ -57,7 +64,7 @@ fn predictions_agree_with_the_model_on_tensors() {
     assert_eq!(answers.len(), 20, "{}", run.describe());
 
     // The model's own answers on the same pixels, as tensors.
-    let loaded = harness::inspect::load(
+    let loaded = harness::saved::load(
         &run_id,
         &work.path().join("results/runs.csv"),
         &work.path().join("results/models"),

@@ -3,22 +3,31 @@
 
 mod common;
 
-use common::Workdir;
-use harness::results::{self, RunRow, Status};
+use common::{Workdir, append_rows, write_rows};
+use harness::results::{RunRow, Status};
 
-fn row(hidden: &str, activation: &str, seed: u64, accuracy: f64, status: Status) -> RunRow {
+fn row(shape: &str, activation: &str, seed: u64, accuracy: f64, status: Status) -> RunRow {
     RunRow {
-        run_id: format!("{hidden}-{activation}-{seed}"),
-        hidden: hidden.into(),
+        run_id: format!("r{shape}-{activation}-{seed}"),
+        attempt: format!("a{shape}-{activation}-{seed}"),
+        started_at: format!("2026-01-01T00:00:0{seed}.000Z"),
+        shape: shape.into(),
         activation: activation.into(),
         seed,
-        params: if hidden == "16x16" { 13002 } else { 101770 },
+        params: if shape == "784-16-16-10" {
+            13002
+        } else {
+            101770
+        },
         test_accuracy: accuracy,
         total_seconds: seed as f64,
         status,
         ..RunRow::default()
     }
 }
+
+const SMALL: &str = "784-16-16-10";
+const WIDE: &str = "784-128-10";
 
 /// Mean and sample standard deviation, written out the long way.
 fn mean_sd(values: &[f64]) -> (f64, f64) {
@@ -36,50 +45,59 @@ fn groups_over_seeds_with_independent_means_and_deviations() {
     let sigmoid = [0.921, 0.930];
     let mut rows: Vec<RunRow> = Vec::new();
     for (seed, &accuracy) in relu.iter().enumerate() {
-        rows.push(row("16x16", "relu", seed as u64 + 1, accuracy, Status::Ok));
+        rows.push(row(SMALL, "relu", seed as u64 + 1, accuracy, Status::Ok));
     }
     for (seed, &accuracy) in sigmoid.iter().enumerate() {
-        rows.push(row(
-            "16x16",
-            "sigmoid",
-            seed as u64 + 1,
-            accuracy,
-            Status::Ok,
-        ));
+        rows.push(row(SMALL, "sigmoid", seed as u64 + 1, accuracy, Status::Ok));
     }
-    rows.push(row("128", "relu", 1, 0.975, Status::Ok));
-    rows.push(row("128", "relu", 2, 0.1, Status::Diverged));
-    results::append(&path, &rows).unwrap();
+    rows.push(row(WIDE, "relu", 1, 0.975, Status::Ok));
+    rows.push(row(WIDE, "relu", 2, 0.1, Status::Diverged));
+    // A run recorded twice (repeated by hand) counts once: the latest non-failed row.
+    let mut again = row(SMALL, "relu", 1, relu[0], Status::Ok);
+    again.attempt = "arepeat".into();
+    again.started_at = "2026-01-02T00:00:00.000Z".into();
+    rows.push(again);
+    write_rows(&path, &rows);
 
-    let run = work.harness(&["report", "runs.csv", "--group-by", "hidden,activation"]);
+    let run = work.harness(&["report", "runs.csv", "--group-by", "shape,activation"]);
     run.expect_code(0);
     let stdout = run.stdout();
     let lines: Vec<&str> = stdout
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| hidden"))
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| shape"))
         .collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     let (relu_mean, relu_sd) = mean_sd(&relu);
     let (sigmoid_mean, sigmoid_sd) = mean_sd(&sigmoid);
-    assert_eq!(lines[0], "| 128 | relu | 1 | 0.9750 ± - | 101770 | 1.0 |");
+    assert_eq!(
+        lines[0],
+        "| 784-128-10 | relu | 1 | test | 0.9750 ± - | 0.9750 | 101770 | 1.0 |"
+    );
     assert_eq!(
         lines[1],
-        format!("| 16x16 | relu | 3 | {relu_mean:.4} ± {relu_sd:.4} | 13002 | 2.0 |")
+        format!(
+            "| {SMALL} | relu | 3 | test | {relu_mean:.4} ± {relu_sd:.4} | {relu_mean:.4} | \
+             13002 | 2.0 |"
+        )
     );
     assert_eq!(
         lines[2],
-        format!("| 16x16 | sigmoid | 2 | {sigmoid_mean:.4} ± {sigmoid_sd:.4} | 13002 | 1.5 |")
+        format!(
+            "| {SMALL} | sigmoid | 2 | test | {sigmoid_mean:.4} ± {sigmoid_sd:.4} | \
+             {sigmoid_mean:.4} | 13002 | 1.5 |"
+        )
     );
     assert!(
         stdout.contains("1 diverged or failed runs left out"),
         "{stdout}"
     );
+    assert!(stdout.contains("1 earlier attempts"), "{stdout}");
 
     let written = work.harness(&[
         "report",
         "runs.csv",
         "--group-by",
-        "hidden,activation",
+        "shape,activation",
         "-o",
         "report.md",
     ]);
@@ -100,13 +118,41 @@ fn broken_inputs_exit_2_and_name_the_problem() {
     );
     work.harness(&["report", "short.csv", "--group-by", "params"])
         .expect_code(2)
-        .expect_stderr(&["short.csv", "\"test_accuracy\""]);
-    results::append(
-        &work.path().join("runs.csv"),
-        &[row("16x16", "relu", 1, 0.9, Status::Ok)],
-    )
-    .unwrap();
-    work.harness(&["report", "runs.csv", "--group-by", "hiden"])
+        .expect_stderr(&["short.csv", "not a harness runs file"]);
+    let path = work.path().join("runs.csv");
+    write_rows(&path, &[row(SMALL, "relu", 1, 0.9, Status::Ok)]);
+    work.harness(&["report", "runs.csv", "--group-by", "shap"])
         .expect_code(2)
-        .expect_stderr(&["no column \"hiden\"", "did you mean \"hidden\""]);
+        .expect_stderr(&["no column \"shap\"", "did you mean \"shape\""]);
+    // A row with a field too many or a number that is not one: the line is named.
+    append_rows(&path, &[row(SMALL, "relu", 2, 0.9, Status::Ok)]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen(",0.9,", ",zero point nine,", 2)).unwrap();
+    work.harness(&["report", "runs.csv"])
+        .expect_code(2)
+        .expect_stderr(&["runs.csv line 2", "test_accuracy"]);
+}
+
+#[test]
+fn the_default_grouping_is_every_setting_but_the_seed() {
+    let work = Workdir::new();
+    let path = work.path().join("runs.csv");
+    let mut small = row(SMALL, "relu", 1, 0.95, Status::Ok);
+    small.train_size = 10_000;
+    let mut big = row(SMALL, "relu", 2, 0.97, Status::Ok);
+    big.train_size = 20_000;
+    let mut seed3 = row(SMALL, "relu", 3, 0.96, Status::Ok);
+    seed3.train_size = 20_000;
+    write_rows(&path, &[small, big, seed3]);
+    let run = work.harness(&["report", "runs.csv"]);
+    run.expect_code(0);
+    let stdout = run.stdout();
+    // Two groups, told apart by train_size, the only setting that differs.
+    assert!(stdout.starts_with("| train_size | runs |"), "{stdout}");
+    assert!(stdout.contains("| 20000 | 2 | test | 0.9650"), "{stdout}");
+    assert!(stdout.contains("| 10000 | 1 | test | 0.9500"), "{stdout}");
+    assert!(
+        stdout.contains("The same in every group: backend = none"),
+        "{stdout}"
+    );
 }

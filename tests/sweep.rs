@@ -41,7 +41,8 @@ fn dry_run_ids(work: &Workdir, experiment: &str) -> BTreeSet<String> {
             let mut fields = line.split_whitespace();
             fields.next()?.parse::<usize>().ok()?;
             let id = fields.next()?;
-            (id.len() == 12 && id.chars().all(|c| c.is_ascii_hexdigit())).then(|| id.to_string())
+            let hex = id.strip_prefix('r')?;
+            (hex.len() == 11 && hex.chars().all(|c| c.is_ascii_hexdigit())).then(|| id.to_string())
         })
         .collect()
 }
@@ -100,6 +101,11 @@ fn sigkill_then_rerun_gives_exactly_one_row_per_point() {
             );
         }
     }
+    // Exactly one epoch row per run (one epoch each), all of committed attempts.
+    let epochs = runs(&work, "results/epochs.csv");
+    let attempts: BTreeSet<String> = after.iter().map(|row| row["attempt"].clone()).collect();
+    assert_eq!(epochs.len(), 8, "{epochs:?}");
+    assert!(epochs.iter().all(|e| attempts.contains(&e["attempt"])));
 }
 
 #[test]
@@ -248,7 +254,7 @@ fn merge_rejects_conflicts_and_foreign_headers() {
     twice.expect_code(0);
     assert_eq!(runs(&work, "twice.csv").len(), 2);
 
-    // A row with the same run_id and another accuracy conflicts.
+    // A row of the same attempt with another accuracy conflicts: a file was edited.
     let text = std::fs::read_to_string(work.path().join("a.csv")).unwrap();
     let first = runs(&work, "a.csv")[0].clone();
     let changed = text.replacen(&first["test_accuracy"], "0.1234", 1);
@@ -256,7 +262,7 @@ fn merge_rejects_conflicts_and_foreign_headers() {
     let conflict = work.harness(&["merge", "a.csv", "b.csv", "-o", "c.csv"]);
     conflict
         .expect_code(2)
-        .expect_stderr(&[&first["run_id"], "different results"]);
+        .expect_stderr(&[&first["attempt"], "different rows"]);
     assert!(!work.path().join("c.csv").exists());
 
     work.write("foreign.csv", "id,accuracy\nx,0.5\n");
@@ -266,39 +272,59 @@ fn merge_rejects_conflicts_and_foreign_headers() {
         .expect_stderr(&["foreign.csv has a different header"]);
 }
 
-/// Appends 25 rows from this process when started as a writer by the test below.
-fn append_as_writer(path: &Path, writer: usize) {
-    for i in 0..25 {
-        let row = harness::results::EpochRow {
-            run_id: format!("writer{writer}-row{i}-{}", "x".repeat(200)),
-            epoch: i,
+/// Commits 25 runs (a run row and two epoch rows each) from this process when started as a
+/// writer by the test below.
+fn commit_as_writer(dir: &Path, writer: usize) {
+    use harness::results::{EpochRow, RunRow, Status, commit};
+    for i in 0..25u32 {
+        let run_id = format!("rwriter{writer}-{i}-{}", "x".repeat(200));
+        let attempt = format!("a{writer}-{i}");
+        let row = RunRow {
+            run_id: run_id.clone(),
+            attempt: attempt.clone(),
+            status: Status::Ok,
+            epochs: i,
             ..Default::default()
         };
-        harness::results::append(path, &[row]).unwrap();
+        let epochs: Vec<EpochRow> = (1..=2)
+            .map(|epoch| EpochRow {
+                run_id: run_id.clone(),
+                attempt: attempt.clone(),
+                epoch,
+                ..Default::default()
+            })
+            .collect();
+        commit(
+            &dir.join("runs.csv"),
+            &dir.join("epochs.csv"),
+            &row,
+            &epochs,
+            false,
+        )
+        .unwrap();
     }
 }
 
 #[test]
-fn four_processes_appending_25_rows_each_give_100_whole_rows() {
-    if let (Ok(path), Ok(writer)) = (
-        std::env::var("APPEND_TEST_FILE"),
-        std::env::var("APPEND_TEST_WRITER"),
+fn four_processes_committing_25_runs_each_give_100_whole_runs() {
+    if let (Ok(dir), Ok(writer)) = (
+        std::env::var("COMMIT_TEST_DIR"),
+        std::env::var("COMMIT_TEST_WRITER"),
     ) {
-        append_as_writer(Path::new(&path), writer.parse().unwrap());
+        commit_as_writer(Path::new(&dir), writer.parse().unwrap());
         return;
     }
     let work = Workdir::new();
-    let path = work.path().join("shared.csv");
     let writers: Vec<_> = (0..4)
         .map(|writer| {
             Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
-                    "four_processes_appending_25_rows_each_give_100_whole_rows",
+                    "four_processes_committing_25_runs_each_give_100_whole_runs",
                     "--nocapture",
                 ])
-                .env("APPEND_TEST_FILE", &path)
-                .env("APPEND_TEST_WRITER", writer.to_string())
+                .env("COMMIT_TEST_DIR", work.path())
+                .env("COMMIT_TEST_WRITER", writer.to_string())
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap()
@@ -307,22 +333,33 @@ fn four_processes_appending_25_rows_each_give_100_whole_rows() {
     for mut writer in writers {
         assert!(writer.wait().unwrap().success());
     }
-    let rows: Vec<harness::results::EpochRow> = harness::results::read(&path).unwrap();
-    assert_eq!(rows.len(), 100);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(
-        text.lines()
-            .filter(|line| line.starts_with("run_id,"))
-            .count(),
-        1,
-        "one header"
-    );
+    let rows = harness::results::read_runs(&work.path().join("runs.csv")).unwrap();
+    let epochs = harness::results::read_epochs(&work.path().join("epochs.csv")).unwrap();
+    assert_eq!((rows.len(), epochs.len()), (100, 200));
+    for name in ["runs.csv", "epochs.csv"] {
+        let text = std::fs::read_to_string(work.path().join(name)).unwrap();
+        assert_eq!(
+            text.lines()
+                .filter(|line| line.starts_with("run_id,"))
+                .count(),
+            1,
+            "one header in {name}"
+        );
+    }
     for writer in 0..4 {
-        let mine: Vec<usize> = rows
+        let mine: Vec<u32> = rows
             .iter()
-            .filter(|row| row.run_id.starts_with(&format!("writer{writer}-")))
-            .map(|row| row.epoch)
+            .filter(|row| row.run_id.starts_with(&format!("rwriter{writer}-")))
+            .map(|row| row.epochs)
             .collect();
         assert_eq!(mine, (0..25).collect::<Vec<_>>(), "writer {writer}'s rows");
+        let run_ids: Vec<&String> = rows.iter().map(|row| &row.run_id).collect();
+        for (i, pair) in epochs.chunks(2).enumerate() {
+            assert_eq!(
+                pair[0].attempt, pair[1].attempt,
+                "epoch rows {i} are glued apart"
+            );
+            assert!(run_ids.contains(&&pair[0].run_id));
+        }
     }
 }

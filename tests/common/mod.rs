@@ -137,3 +137,18 @@ pub fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
         })
         .collect()
 }
+
+/// Writes rows as a results file, header first, as harness does.
+pub fn write_rows<T: serde::Serialize>(path: &Path, rows: &[T]) {
+    std::fs::write(path, harness::results::to_csv(rows, true)).expect("write a results file");
+}
+
+/// Appends rows (no header) to a results file written by [`write_rows`].
+pub fn append_rows<T: serde::Serialize>(path: &Path, rows: &[T]) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(&harness::results::to_csv(rows, false)))
+        .expect("append to a results file");
+}

@@ -1,0 +1,121 @@
+//! Reading what the user hands harness, with bounds on time and memory.
+//!
+//! Every input (a config, an experiment, a results CSV, an IDX file, an image) must be a regular
+//! file no larger than a cap that fits its kind: a FIFO, a device such as `/dev/zero` or a
+//! directory is refused up front with the path and what was expected, so no read can block
+//! forever or grow without end. The caps are far above any real input (MNIST's largest file is
+//! 47 MB decompressed) and are named in each message.
+
+use std::fs::{self, File, Metadata};
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::error::user_error;
+pub use crate::text::size;
+
+/// The largest config or experiment file read (1 MiB; the shipped ones are under 4 KiB).
+pub const TEXT_MAX: u64 = 1 << 20;
+/// The largest results CSV read (1 GiB: about two million runs).
+pub const CSV_MAX: u64 = 1 << 30;
+/// The largest IDX file read, compressed or not, and the most bytes one may decompress to
+/// (256 MiB; MNIST's training images are 47 MB).
+pub const IDX_MAX: u64 = 256 << 20;
+/// The largest image file read (64 MiB).
+pub const IMAGE_FILE_MAX: u64 = 64 << 20;
+
+/// `path`'s metadata if it is a regular file of at most `max` bytes; `what` names it in errors
+/// ("config", "runs file").
+pub fn regular_file(path: &Path, what: &str, max: u64) -> Result<Metadata> {
+    let metadata = fs::metadata(path)
+        .map_err(|e| user_error(format!("cannot read {what} {}: {e}", path.display())))?;
+    check_metadata(path, what, max, &metadata)?;
+    Ok(metadata)
+}
+
+/// The checks of [`regular_file`] on metadata already in hand (of an open file, say).
+pub fn check_metadata(path: &Path, what: &str, max: u64, metadata: &Metadata) -> Result<()> {
+    if metadata.is_dir() {
+        return Err(user_error(format!(
+            "{what} {} is a directory; expected a file",
+            path.display()
+        )));
+    }
+    if !metadata.is_file() {
+        return Err(user_error(format!(
+            "{what} {} is not a regular file (a device, a pipe or a socket); expected a file",
+            path.display()
+        )));
+    }
+    if metadata.len() > max {
+        return Err(user_error(format!(
+            "{what} {} is {} bytes; harness reads at most {} ({}) for a {what}",
+            path.display(),
+            metadata.len(),
+            max,
+            size(max)
+        )));
+    }
+    Ok(())
+}
+
+/// The bytes of a regular file of at most `max` bytes.
+pub fn read_bytes(path: &Path, what: &str, max: u64) -> Result<Vec<u8>> {
+    regular_file(path, what, max)?;
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|file| file.take(max + 1).read_to_end(&mut bytes))
+        .map_err(|e| user_error(format!("cannot read {what} {}: {e}", path.display())))?;
+    if bytes.len() as u64 > max {
+        // The file grew while it was read.
+        return Err(user_error(format!(
+            "{what} {} is larger than {}",
+            path.display(),
+            size(max)
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The text of a regular UTF-8 file of at most `max` bytes.
+pub fn read_text(path: &Path, what: &str, max: u64) -> Result<String> {
+    let bytes = read_bytes(path, what, max)?;
+    String::from_utf8(bytes).map_err(|e| {
+        user_error(format!(
+            "{what} {} is not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_directories_and_large_files_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = format!(
+            "{:#}",
+            read_text(dir.path(), "config", TEXT_MAX).unwrap_err()
+        );
+        assert!(message.contains("is a directory"), "{message}");
+        let message = format!(
+            "{:#}",
+            read_text(Path::new("/dev/zero"), "config", TEXT_MAX).unwrap_err()
+        );
+        assert!(
+            message.contains("/dev/zero is not a regular file"),
+            "{message}"
+        );
+        let big = dir.path().join("big.toml");
+        fs::write(&big, vec![b'#'; 2048]).unwrap();
+        let message = format!("{:#}", read_text(&big, "config", 1024).unwrap_err());
+        assert!(message.contains("2048 bytes"), "{message}");
+        assert!(message.contains("1 KiB"), "{message}");
+        fs::write(&big, b"a = 1\n").unwrap();
+        assert_eq!(read_text(&big, "config", 1024).unwrap(), "a = 1\n");
+    }
+}

@@ -1,0 +1,123 @@
+//! A trained network on disk: its model file and the runs row that describes it.
+//!
+//! A run id (or a `<run_id>.bpk` path) resolves to the model file in the models folder and to
+//! the row that stands for the run in the runs file ([`crate::results::effective`]). The row
+//! gives the architecture (`shape`, `activation`, `output`) and the SHA-256 of the model file
+//! as it was saved; a file that does not match it (overwritten, or copied from another run) is
+//! refused. `inspect`, `predict` and the HTML report load models through here.
+
+use std::path::Path;
+
+use anyhow::Result;
+use burn::module::Module;
+use burn::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::backend::{self, BackendName};
+use crate::choice::Choice;
+use crate::error::{suggestion, user_error};
+use crate::model::{Init, Mlp, MlpConfig, OutputActivation};
+use crate::results::{self, NONE, RunRow};
+
+/// A trained model and the row that describes it.
+pub struct Loaded {
+    pub row: RunRow,
+    pub model: Mlp,
+    pub device: Device,
+}
+
+/// Resolves a run id or a `<run_id>.bpk` path and loads the model on the CPU.
+///
+/// burn reads the weights from the file lazily, at first use: the file must stay where it is
+/// (relative paths are resolved against the working directory at that time).
+pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
+    let as_path = Path::new(target);
+    let (run_id, model_file) = if target.ends_with(".bpk") {
+        let stem = as_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (stem, as_path.to_path_buf())
+    } else {
+        (target.to_string(), models.join(format!("{target}.bpk")))
+    };
+    crate::input::regular_file(runs_csv, "runs file", crate::input::CSV_MAX)?;
+    let rows = results::read_runs(runs_csv)?;
+    let row = results::effective(&rows)
+        .into_iter()
+        .find(|row| row.run_id == run_id)
+        .cloned()
+        .ok_or_else(|| {
+            let mut ids: Vec<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
+            ids.sort_by(|a, b| {
+                strsim::jaro_winkler(&run_id, b).total_cmp(&strsim::jaro_winkler(&run_id, a))
+            });
+            ids.dedup();
+            user_error(format!(
+                "no run {run_id} in {}{}; nearest ids: {}",
+                runs_csv.display(),
+                suggestion(&run_id, ids.iter().copied()),
+                ids.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+    if !model_file.is_file() {
+        return Err(user_error(format!(
+            "no model file {} for run {run_id} (models are saved when a run ends ok with \
+             output.save_model = true)",
+            model_file.display()
+        )));
+    }
+    verify(&row, &model_file)?;
+    let config = architecture(&row)?;
+    let device = backend::select(BackendName::Cpu)?.device;
+    let model = config
+        .init(&device)
+        .try_load_file(&model_file)
+        .map_err(|e| {
+            user_error(format!(
+                "{} does not hold the {} network that {} describes for run {run_id}: {e:?}",
+                model_file.display(),
+                config.shape(),
+                runs_csv.display()
+            ))
+        })?;
+    Ok(Loaded { row, model, device })
+}
+
+/// Checks the model file against the SHA-256 its row recorded when it was saved.
+fn verify(row: &RunRow, model_file: &Path) -> Result<()> {
+    if row.model_sha256 == NONE {
+        return Err(user_error(format!(
+            "run {} saved no model (its row in the runs file has model_sha256 = none), so \
+             {} is not its model",
+            row.run_id,
+            model_file.display()
+        )));
+    }
+    let bytes = crate::input::read_bytes(model_file, "model file", 1 << 32)?;
+    let actual = format!("{:x}", Sha256::digest(&bytes));
+    if actual != row.model_sha256 {
+        return Err(user_error(format!(
+            "{} is not the model run {} saved: its SHA-256 is {actual}, the row recorded {} (the \
+             file was overwritten or copied from another run; rerun the run to save it again)",
+            model_file.display(),
+            row.run_id,
+            row.model_sha256
+        )));
+    }
+    Ok(())
+}
+
+/// The network a runs row describes.
+pub fn architecture(row: &RunRow) -> Result<MlpConfig> {
+    let bad = |what: String| user_error(format!("run {}: {what}", row.run_id));
+    let hidden = MlpConfig::parse_shape(&row.shape).map_err(bad)?;
+    let activations = MlpConfig::parse_activations(&row.activation, hidden.len()).map_err(bad)?;
+    Ok(MlpConfig {
+        hidden,
+        activations,
+        output: OutputActivation::parse(&row.output).map_err(bad)?,
+        init: Init::Default,
+        dropout: 0.0,
+    })
+}
