@@ -67,6 +67,10 @@ pub enum Command {
         /// rungs). Default: every rung in turn.
         #[arg(long, value_name = "R")]
         rung: Option<u32>,
+        /// With [halving]: the runs file holding the earlier rungs' results, when the shards
+        /// write their own files (default: output.runs).
+        #[arg(long, value_name = "RUNS_CSV")]
+        select_from: Option<PathBuf>,
         /// Also rerun points whose last row says failed.
         #[arg(long)]
         retry_failed: bool,
@@ -216,6 +220,8 @@ pub enum Command {
         index: usize,
         #[arg(long)]
         rung: u32,
+        #[arg(long)]
+        select_from: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
         #[arg(long)]

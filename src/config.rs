@@ -379,33 +379,86 @@ pub fn label(key: &str, value: &toml::Value) -> String {
 
 /// Like [`load`], for a config already in memory; `path` names it in messages.
 pub fn parse(source: &str, path: &Path, overrides: &[Override]) -> Result<Settings> {
-    let file = SourceFile { path, source };
-    let mut raw: RawConfig = toml::from_str(source).map_err(|e| file.toml_error(&e))?;
-    for change in overrides {
-        raw = raw.with(change)?;
+    Base::new(source, path, overrides)?.settings(&[])
+}
+
+/// A config parsed once, to which many sets of changes are applied: the points of a sweep cost
+/// one table copy and one validation each, not a parse.
+pub struct Base {
+    source: String,
+    path: PathBuf,
+    /// The config with the base overrides applied, as a TOML table.
+    table: toml::Table,
+    /// The base overrides, for messages.
+    overrides: Vec<Override>,
+}
+
+impl Base {
+    /// Parses `source` (named `path` in messages) and applies `overrides`; each override is
+    /// checked on its own, so an error names the one at fault.
+    pub fn new(source: &str, path: &Path, overrides: &[Override]) -> Result<Base> {
+        let file = SourceFile { path, source };
+        let mut raw: RawConfig = toml::from_str(source).map_err(|e| file.toml_error(&e))?;
+        for change in overrides {
+            raw = raw.with(change)?;
+        }
+        Ok(Base {
+            source: source.to_string(),
+            path: path.to_path_buf(),
+            table: toml::Table::try_from(&raw).expect("a RawConfig serializes to a table"),
+            overrides: overrides.to_vec(),
+        })
     }
 
-    let default_name = path.file_stem().map_or_else(
-        || "run".to_string(),
-        |stem| stem.to_string_lossy().into_owned(),
-    );
-    let mut settings = raw.validate(&default_name).map_err(|problems| {
-        let mut message = format!("invalid config {}:", path.display());
-        for problem in &problems {
-            // The last override of a key (or of the list holding an item) is where it was set.
-            let origin = overrides.iter().rev().find(|change| {
-                problem.key == change.key || problem.key.starts_with(&format!("{}[", change.key))
-            });
-            let place = match origin {
-                Some(change) => change.origin.clone(),
-                None => file.locate(&problem.key),
-            };
-            write!(message, "\n  {place}: {}: {}", problem.key, problem.message).unwrap();
+    /// The validated settings of the base with `changes` applied (later changes win).
+    pub fn settings(&self, changes: &[Override]) -> Result<Settings> {
+        let mut table = self.table.clone();
+        let mut raw = None;
+        for change in changes {
+            insert(&mut table, &change.key, change.value.clone())
+                .map_err(|message| user_error(format!("{}: {message}", change.origin)))?;
         }
-        user_error(message)
-    })?;
-    settings.config = Some(path.to_path_buf());
-    Ok(settings)
+        if let Ok(parsed) = table.try_into::<RawConfig>() {
+            raw = Some(parsed);
+        }
+        let raw = match raw {
+            Some(raw) => raw,
+            None => {
+                // Find the change at fault, one at a time, for its message.
+                let mut raw: RawConfig = self.table.clone().try_into().expect("the base is valid");
+                for change in changes {
+                    raw = raw.with(change)?;
+                }
+                raw
+            }
+        };
+        let default_name = self.path.file_stem().map_or_else(
+            || "run".to_string(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
+        let file = SourceFile {
+            path: &self.path,
+            source: &self.source,
+        };
+        let mut settings = raw.validate(&default_name).map_err(|problems| {
+            let mut message = format!("invalid config {}:", self.path.display());
+            for problem in &problems {
+                // The last change of a key (or of the list holding an item) is where it was set.
+                let origin = self.overrides.iter().chain(changes).rev().find(|change| {
+                    problem.key == change.key
+                        || problem.key.starts_with(&format!("{}[", change.key))
+                });
+                let place = match origin {
+                    Some(change) => change.origin.clone(),
+                    None => file.locate(&problem.key),
+                };
+                write!(message, "\n  {place}: {}: {}", problem.key, problem.message).unwrap();
+            }
+            user_error(message)
+        })?;
+        settings.config = Some(self.path.clone());
+        Ok(settings)
+    }
 }
 
 impl RawConfig {
@@ -1047,11 +1100,12 @@ fn find_in_table(table: &DeTable<'_>, parts: &[&str]) -> Option<Range<usize>> {
     })
 }
 
+/// `name[3]` → (`name`, Some(3)); anything else is a name.
 fn split_index(part: &str) -> (&str, Option<usize>) {
-    match part.split_once('[') {
-        Some((name, rest)) => (name, rest.trim_end_matches(']').parse().ok()),
-        None => (part, None),
-    }
+    part.strip_suffix(']')
+        .and_then(|inner| inner.rsplit_once('['))
+        .and_then(|(name, index)| Some((name, Some(index.parse().ok()?))))
+        .unwrap_or((part, None))
 }
 
 fn item<'a, 'i>(value: &'a Spanned<DeValue<'i>>, index: usize) -> Option<&'a Spanned<DeValue<'i>>> {

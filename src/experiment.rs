@@ -1,4 +1,5 @@
-//! Experiment files: a base config and a grid of values, expanded into run configs.
+//! Experiment files: a base config and the points to run, from a grid, a random search, extra
+//! points and exclusions, optionally trained by successive halving.
 //!
 //! ```toml
 //! base = "../configs/relu_16x16.toml"   # or an inline [base] table with config keys
@@ -6,27 +7,57 @@
 //! "model.hidden" = [[16], [16, 16]]
 //! "model.activation" = ["sigmoid", "relu"]
 //! seed = [1, 2]
+//! [random]                              # `trials` draws, each crossed with every grid point
+//! trials = 20
+//! seed = 7                              # the experiment's sampling seed
+//! "train.learning_rate" = { log_uniform = [1e-4, 1e-1] }
+//! "train.batch_size" = { int = [16, 128] }
+//! "model.dropout" = { uniform = [0.0, 0.3] }
+//! "train.optimizer" = { choice = ["sgd", "adam"] }
 //! [[point]]                             # extra points, key = value
 //! "model.hidden" = [128]
-//! [[exclude]]                           # drop grid points that match every key here
+//! [[exclude]]                           # drop points that match every key here
 //! "model.activation" = "sigmoid"
 //! "model.hidden" = [16]
+//! [halving]                             # successive halving over the points
+//! min_epochs = 1
+//! max_epochs = 9
+//! eta = 3
+//! metric = "val_accuracy"               # or "val_loss"
 //! ```
 //!
 //! [`Experiment::points`] turns the file into [`Point`]s: ordinary validated [`Settings`] with a
-//! run_id and a readable name built from what varies (`relu_16x16_s2`). Grid keys are sorted, so
-//! the order, the names and the run_ids do not depend on the order of keys in the file. Every
-//! key is checked against the config schema, and errors name the file, line and key.
+//! run_id and a readable name built from what varies (`relu_16x16_s2`, `relu_16x16_t07`). Grid
+//! keys are sorted, so the order, the names and the run_ids do not depend on the order of keys
+//! in the file. Draw t of the random search is the same for every grid combination (a grid over
+//! seeds repeats each draw), and each key's value comes from a generator seeded by the
+//! experiment's seed, the trial and the key: a dry run, every shard and a resubmitted array
+//! see the same points. Every key is checked against the config schema, and errors name the
+//! file, line and key. Expansion is linear in the number of points, and capped at
+//! [`MAX_POINTS`].
+//!
+//! With `[halving]`, rung 0 trains every point for `min_epochs`; rung r keeps the best
+//! 1/eta of rung r-1's points by the validation metric (failed and diverged runs last) and
+//! trains them from scratch for `min_epochs * eta^r` epochs (at most `max_epochs`). Each rung's
+//! points are ordinary runs ([`Experiment::rung_points`]); which points rung r holds is read
+//! from the runs file once rung r-1 is complete in it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use toml::de::DeTable;
 
-use crate::config::{self, Override, Settings, label, show};
+use crate::config::{self, Base, Metric, Override, Settings, label, show};
 use crate::error::user_error;
+use crate::results::{self, RunRow, Status};
+
+/// The most points an experiment may expand to (grid combinations x trials + extra points).
+pub const MAX_POINTS: usize = 1_000_000;
 
 /// An experiment file as written.
 #[derive(Debug, Deserialize)]
@@ -36,17 +67,70 @@ struct RawExperiment {
     base: Option<toml::Value>,
     #[serde(default)]
     grid: toml::Table,
+    random: Option<toml::Table>,
     #[serde(default)]
     point: Vec<toml::Table>,
     #[serde(default)]
     exclude: Vec<toml::Table>,
+    halving: Option<RawHalving>,
+}
+
+/// `[halving]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHalving {
+    min_epochs: i64,
+    max_epochs: i64,
+    #[serde(default = "default_eta")]
+    eta: i64,
+    #[serde(default)]
+    metric: Option<String>,
+}
+
+fn default_eta() -> i64 {
+    3
+}
+
+/// Successive halving: the budgets and how many points each rung keeps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Halving {
+    pub min_epochs: usize,
+    pub max_epochs: usize,
+    pub eta: usize,
+    pub metric: Metric,
+}
+
+impl Halving {
+    /// Epochs of rung `rung`: `min_epochs * eta^rung`, at most `max_epochs`.
+    pub fn epochs(&self, rung: u32) -> usize {
+        self.min_epochs
+            .saturating_mul(self.eta.saturating_pow(rung))
+            .min(self.max_epochs)
+    }
+
+    /// How many rungs there are: until a rung trains `max_epochs`.
+    pub fn rungs(&self) -> u32 {
+        let mut rung = 0;
+        while self.epochs(rung) < self.max_epochs {
+            rung += 1;
+        }
+        rung + 1
+    }
+
+    /// How many points rung `rung` trains, of `candidates` in rung 0.
+    pub fn kept(&self, rung: u32, candidates: usize) -> usize {
+        (0..rung).fold(candidates, |n, _| (n / self.eta).max(1))
+    }
 }
 
 /// One run of a sweep.
 #[derive(Clone, Debug)]
 pub struct Point {
-    /// Position in the whole sweep (0-based), stable across invocations.
+    /// Position in its rung (0-based; the whole sweep without halving), stable across
+    /// invocations: shards and workers address points by it.
     pub index: usize,
+    /// Which candidate of the experiment this is (its position in rung 0).
+    pub candidate: usize,
     pub run_id: String,
     /// What varies, e.g. `[("model.activation", "relu"), ("seed", "3")]`.
     pub varies: Vec<(String, String)>,
@@ -56,35 +140,160 @@ pub struct Point {
 /// An experiment file, read and checked.
 pub struct Experiment {
     pub path: PathBuf,
+    /// Every point at its own settings (rung 0's budget under halving).
     points: Vec<Point>,
+    pub halving: Option<Halving>,
+    /// How many points the grid and the random search made before exclusions.
+    pub expanded: usize,
+}
+
+/// Where each key of the file is, for messages.
+struct Origins<'a> {
+    path: &'a Path,
+    source: &'a str,
+    spans: Option<DeTable<'a>>,
+}
+
+impl Origins<'_> {
+    fn of(&self, key: &str) -> String {
+        let position = self
+            .spans
+            .as_ref()
+            .and_then(|table| config::span_of(table, key))
+            .map(|span| line_column(self.source, span.start));
+        match position {
+            Some((line, column)) => format!("{}:{line}:{column}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+/// A random-search distribution for one key.
+#[derive(Clone, Debug)]
+enum Distribution {
+    Uniform(f64, f64),
+    LogUniform(f64, f64),
+    Int(i64, i64),
+    Choice(Vec<toml::Value>),
+}
+
+impl Distribution {
+    fn parse(key: &str, value: &toml::Value, origin: &str) -> Result<Distribution> {
+        let bad = |what: &str| {
+            user_error(format!(
+                "{origin}: random.{key} {what}; write one of {{ uniform = [low, high] }}, \
+                 {{ log_uniform = [low, high] }}, {{ int = [low, high] }} or \
+                 {{ choice = [a, b, ...] }}"
+            ))
+        };
+        let table = value.as_table().ok_or_else(|| bad("is not a table"))?;
+        if table.len() != 1 {
+            return Err(bad("must name exactly one distribution"));
+        }
+        let (kind, arguments) = table.iter().next().expect("one entry");
+        let pair = |integers: bool| -> Result<(f64, f64)> {
+            let items = arguments
+                .as_array()
+                .filter(|a| a.len() == 2)
+                .ok_or_else(|| bad(&format!("{kind} needs a list of two numbers [low, high]")))?;
+            let number = |v: &toml::Value| match v {
+                toml::Value::Integer(i) => Some(*i as f64),
+                toml::Value::Float(f) if !integers && f.is_finite() => Some(*f),
+                _ => None,
+            };
+            let (Some(low), Some(high)) = (number(&items[0]), number(&items[1])) else {
+                return Err(bad(&format!(
+                    "{kind} needs {} [low, high]",
+                    if integers {
+                        "two whole numbers"
+                    } else {
+                        "two numbers"
+                    }
+                )));
+            };
+            if low > high {
+                return Err(bad(&format!("{kind} has low {low} above high {high}")));
+            }
+            Ok((low, high))
+        };
+        match kind.as_str() {
+            "uniform" => pair(false).map(|(a, b)| Distribution::Uniform(a, b)),
+            "log_uniform" => {
+                let (a, b) = pair(false)?;
+                if a <= 0.0 {
+                    return Err(bad("log_uniform needs low > 0"));
+                }
+                Ok(Distribution::LogUniform(a, b))
+            }
+            "int" => pair(true).map(|(a, b)| Distribution::Int(a as i64, b as i64)),
+            "choice" => match arguments.as_array() {
+                Some(items) if !items.is_empty() => Ok(Distribution::Choice(items.clone())),
+                _ => Err(bad("choice needs a non-empty list of values")),
+            },
+            other => Err(bad(&format!("names an unknown distribution \"{other}\""))),
+        }
+    }
+
+    /// A draw; floats are rounded to 4 significant digits, so that a point can be typed back
+    /// with --set.
+    fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> toml::Value {
+        let round = |x: f64| {
+            if x == 0.0 {
+                return 0.0;
+            }
+            let digits = 3 - x.abs().log10().floor() as i32;
+            let scale = 10f64.powi(digits);
+            (x * scale).round() / scale
+        };
+        match self {
+            Distribution::Uniform(a, b) => toml::Value::Float(round(rng.random_range(*a..=*b))),
+            Distribution::LogUniform(a, b) => {
+                let x = rng.random_range(a.ln()..=b.ln()).exp();
+                toml::Value::Float(round(x.clamp(*a, *b)))
+            }
+            Distribution::Int(a, b) => toml::Value::Integer(rng.random_range(*a..=*b)),
+            Distribution::Choice(items) => items[rng.random_range(0..items.len())].clone(),
+        }
+    }
+}
+
+/// The generator of one key's draw in one trial: seeded by the experiment's seed, the trial
+/// and the key, so that draws do not depend on the other keys or on the order of the file.
+fn trial_rng(seed: i64, trial: usize, key: &str) -> Xoshiro256PlusPlus {
+    let digest = Sha256::digest(format!("{seed}/{trial}/{key}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    Xoshiro256PlusPlus::seed_from_u64(u64::from_le_bytes(bytes))
 }
 
 impl Experiment {
-    /// Reads an experiment file and expands it, applying `overrides` (`--set`) to every point.
+    /// Reads an experiment file and expands it, applying `overrides` (`--set`) to every point
+    /// (they win over the grid, the random search and the extra points).
     pub fn load(path: &Path, overrides: &[Override]) -> Result<Experiment> {
         let source = crate::input::read_text(path, "experiment", crate::input::TEXT_MAX)?;
-        let raw: RawExperiment = toml::from_str(&source).map_err(|e| {
+        Experiment::parse(&source, path, overrides)
+    }
+
+    /// [`Experiment::load`] of an experiment already in memory; `path` names it and anchors a
+    /// relative base path.
+    pub fn parse(source: &str, path: &Path, overrides: &[Override]) -> Result<Experiment> {
+        let raw: RawExperiment = toml::from_str(source).map_err(|e| {
             let (line, column) = e
                 .span()
-                .map_or((0, 0), |span| line_column(&source, span.start));
+                .map_or((0, 0), |span| line_column(source, span.start));
             user_error(format!(
                 "invalid experiment {}:{line}:{column}: {} (an experiment has base, [grid], \
-                 [[point]] and [[exclude]])",
+                 [random], [[point]], [[exclude]] and [halving])",
                 path.display(),
                 e.message().trim_end()
             ))
         })?;
-        let spans = DeTable::parse(&source).ok();
-        let origin = |key: &str| {
-            let position = spans
-                .as_ref()
-                .and_then(|table| config::span_of(table.get_ref(), key))
-                .map(|span| line_column(&source, span.start));
-            match position {
-                Some((line, column)) => format!("{}:{line}:{column}", path.display()),
-                None => path.display().to_string(),
-            }
+        let origins = Origins {
+            path,
+            source,
+            spans: DeTable::parse(source).ok().map(|t| t.into_inner()),
         };
+        let origin = |key: &str| origins.of(key);
 
         // The base: a config file, or inline keys applied to an empty config.
         let (base_source, base_path, mut base_overrides) = match &raw.base {
@@ -116,7 +325,8 @@ impl Experiment {
         };
         base_overrides.extend(overrides.iter().cloned());
         // The base alone must be valid: its errors then point at the base file.
-        config::parse(&base_source, &base_path, &base_overrides)?;
+        let base = Base::new(&base_source, &base_path, &base_overrides)?;
+        let base_settings = base.settings(&[])?;
 
         // The grid: dotted keys (quoted, or as nested tables) mapping to lists of values.
         let mut grid: BTreeMap<String, Vec<toml::Value>> = BTreeMap::new();
@@ -135,35 +345,152 @@ impl Experiment {
             }
             grid.insert(key, values);
         }
-        let varying: Vec<&String> = grid
+
+        // The random search: `trials` draws of every key's distribution.
+        let (trials, sample_seed, distributions) = match &raw.random {
+            None => (1, 0, Vec::new()),
+            Some(table) => random_search(table, &origin)?,
+        };
+        let searching = !distributions.is_empty() || raw.random.is_some();
+
+        let combinations = grid
+            .values()
+            .try_fold(1usize, |n, values| n.checked_mul(values.len()));
+        let total = combinations
+            .and_then(|n| n.checked_mul(trials))
+            .and_then(|n| n.checked_add(raw.point.len()))
+            .filter(|&n| n <= MAX_POINTS);
+        let Some(expanded) = total else {
+            return Err(user_error(format!(
+                "{}: the grid ({} combinations) times {trials} random trials makes more than \
+                 {MAX_POINTS} points, the most a sweep may have; split it into several \
+                 experiments or use fewer values",
+                path.display(),
+                combinations.map_or("too many".to_string(), |n| n.to_string())
+            )));
+        };
+
+        let exclusions = exclusions(&raw.exclude, &grid, &distributions, &origin)?;
+        let varying: HashSet<&String> = grid
             .iter()
             .filter(|(_, v)| v.len() > 1)
             .map(|(k, _)| k)
             .collect();
+        let grid_origins: HashMap<&String, String> = grid
+            .keys()
+            .map(|key| (key, origin(&format!("grid.{key}"))))
+            .collect();
+        let random_origins: HashMap<&String, String> = distributions
+            .iter()
+            .map(|(key, _)| (key, origin(&format!("random.{key}"))))
+            .collect();
+        let trial_width = (trials.max(2) - 1).to_string().len();
 
-        // Each candidate: its changes, and whether all of them name it (extra points) or only
-        // the keys that vary across the grid.
-        let mut candidates: Vec<(Vec<Override>, bool)> = Vec::new();
-        for combination in cartesian(&grid) {
-            let excluded = raw.exclude.iter().any(|rule| {
-                leaves(rule, "")
-                    .iter()
-                    .all(|(key, value)| combination.get(key) == Some(value))
+        // Each candidate: its changes, the labels that name it, and whether all of its keys
+        // name it (extra points) or only those that vary.
+        let mut points: Vec<Point> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut add = |changes: Vec<Override>,
+                       naming: Vec<&Override>,
+                       trial: Option<usize>,
+                       points: &mut Vec<Point>|
+         -> Result<()> {
+            let mut all = changes.clone();
+            all.extend(overrides.iter().cloned());
+            let mut settings = base.settings(&all)?;
+            settings.config = Some(path.to_path_buf());
+            let mut varies: Vec<(String, String)> = naming
+                .iter()
+                .map(|change| (change.key.clone(), show(&change.value)))
+                .collect();
+            let mut labels: Vec<String> = naming
+                .iter()
+                .map(|change| label(&change.key, &change.value))
+                .collect();
+            if let Some(trial) = trial {
+                labels.push(format!("t{trial:0trial_width$}"));
+                varies.extend(
+                    changes
+                        .iter()
+                        .filter(|c| random_origins.contains_key(&c.key))
+                        .map(|change| (change.key.clone(), show(&change.value))),
+                );
+            }
+            // A point that sets `name` keeps it; others are named after what varies.
+            if !labels.is_empty() && !changes.iter().any(|change| change.key == "name") {
+                // Without the shape in the labels ("s3"), keep the base's name in front.
+                let shaped = naming.iter().any(|change| {
+                    matches!(change.key.as_str(), "model.hidden" | "model.activation")
+                });
+                let name = if shaped {
+                    labels.join("_")
+                } else {
+                    format!("{}_{}", base_settings.name, labels.join("_"))
+                };
+                // A name a CSV reader would take for a number ("16") gets the base's in front.
+                settings.name = if config::check_name(&name).is_ok() {
+                    name
+                } else {
+                    format!("{}_{name}", base_settings.name)
+                };
+            }
+            let run_id = settings.run_id(settings.backend);
+            if !seen.insert(run_id.clone()) {
+                return Ok(()); // an extra point that repeats a grid point
+            }
+            points.push(Point {
+                index: points.len(),
+                candidate: points.len(),
+                run_id,
+                varies,
+                settings,
             });
-            if !excluded {
-                let changes = combination
-                    .into_iter()
-                    .map(|(key, value)| Override {
-                        origin: origin(&format!("grid.{key}")),
-                        key,
-                        value,
-                    })
+            Ok(())
+        };
+
+        let mut combination: Vec<usize> = vec![0; grid.len()];
+        let keys: Vec<&String> = grid.keys().collect();
+        let combinations = combinations.unwrap_or(1);
+        for _ in 0..combinations {
+            let grid_changes: Vec<Override> = keys
+                .iter()
+                .zip(&combination)
+                .map(|(key, &i)| Override {
+                    key: (*key).clone(),
+                    value: grid[*key][i].clone(),
+                    origin: grid_origins[key].clone(),
+                })
+                .collect();
+            for trial in 0..trials {
+                let mut changes = grid_changes.clone();
+                for (key, distribution) in &distributions {
+                    changes.push(Override {
+                        key: key.clone(),
+                        value: distribution.draw(&mut trial_rng(sample_seed, trial, key)),
+                        origin: random_origins[key].clone(),
+                    });
+                }
+                if exclusions.iter().any(|rule| rule.matches(&changes)) {
+                    continue;
+                }
+                let naming: Vec<&Override> = changes
+                    .iter()
+                    .filter(|change| change.key != "name" && varying.contains(&change.key))
                     .collect();
-                candidates.push((changes, false));
+                let trial = searching.then_some(trial);
+                add(changes.clone(), naming, trial, &mut points)?;
+            }
+            // The next combination, the last key varying fastest.
+            for position in (0..combination.len()).rev() {
+                combination[position] += 1;
+                if combination[position] < grid[keys[position]].len() {
+                    break;
+                }
+                combination[position] = 0;
             }
         }
         for (i, extra) in raw.point.iter().enumerate() {
-            let changes = leaves(extra, "")
+            let changes: Vec<Override> = leaves(extra, "")
                 .into_iter()
                 .map(|(key, value)| Override {
                     origin: origin(&format!("point[{i}].{key}")),
@@ -171,53 +498,8 @@ impl Experiment {
                     value,
                 })
                 .collect();
-            candidates.push((changes, true));
-        }
-
-        let mut points: Vec<Point> = Vec::new();
-        for (changes, extra) in candidates {
-            // Command-line overrides win over the grid.
-            let mut all = base_overrides.clone();
-            all.extend(changes.iter().cloned());
-            all.extend(overrides.iter().cloned());
-            let mut settings = config::parse(&base_source, &base_path, &all)?;
-            settings.config = Some(path.to_path_buf());
-            let naming: Vec<&Override> = changes
-                .iter()
-                .filter(|change| change.key != "name")
-                .filter(|change| extra || varying.contains(&&change.key))
-                .collect();
-            let varies: Vec<(String, String)> = naming
-                .iter()
-                .map(|change| (change.key.clone(), show(&change.value)))
-                .collect();
-            let labels: Vec<String> = naming
-                .iter()
-                .map(|change| label(&change.key, &change.value))
-                .collect();
-            // A point that sets `name` keeps it; others are named after what varies.
-            let named = changes.iter().any(|change| change.key == "name");
-            if !labels.is_empty() && !named {
-                // Without the shape in the labels ("s3"), keep the base's name in front.
-                let shaped = naming.iter().any(|change| {
-                    matches!(change.key.as_str(), "model.hidden" | "model.activation")
-                });
-                settings.name = if shaped {
-                    labels.join("_")
-                } else {
-                    format!("{}_{}", settings.name, labels.join("_"))
-                };
-            }
-            let run_id = settings.run_id(settings.backend);
-            if points.iter().any(|point| point.run_id == run_id) {
-                continue; // an extra point that repeats a grid point
-            }
-            points.push(Point {
-                index: points.len(),
-                run_id,
-                varies,
-                settings,
-            });
+            let naming: Vec<&Override> = changes.iter().filter(|c| c.key != "name").collect();
+            add(changes.clone(), naming, None, &mut points)?;
         }
         if points.is_empty() {
             return Err(user_error(format!(
@@ -225,16 +507,319 @@ impl Experiment {
                 path.display()
             )));
         }
+
+        let halving = match &raw.halving {
+            None => None,
+            Some(raw) => Some(halving(raw, &base_settings, &points, &origin)?),
+        };
+        if let Some(halving) = &halving {
+            for point in &mut points {
+                point.settings.train.epochs = halving.epochs(0);
+                point.run_id = point.settings.run_id(point.settings.backend);
+            }
+        }
         Ok(Experiment {
             path: path.to_path_buf(),
             points,
+            halving,
+            expanded,
         })
     }
 
-    /// Every point, in sweep order.
+    /// Every point (rung 0's, under halving), in sweep order.
     pub fn points(&self) -> &[Point] {
         &self.points
     }
+
+    /// How many rungs the sweep has (1 without halving).
+    pub fn rungs(&self) -> u32 {
+        self.halving.as_ref().map_or(1, Halving::rungs)
+    }
+
+    /// The points of rung `rung`: every point for rung 0; for a later rung, the best of the
+    /// previous rung's points by the halving metric, read from `results` (a runs file), at
+    /// the rung's budget. Fails, saying what is missing, while the previous rung is incomplete
+    /// there.
+    pub fn rung_points(&self, rung: u32, results: &Path) -> Result<Vec<Point>> {
+        let Some(halving) = &self.halving else {
+            if rung > 0 {
+                return Err(user_error(format!(
+                    "--rung {rung}: {} has no [halving] table, so it has only rung 0",
+                    self.path.display()
+                )));
+            }
+            return Ok(self.points.clone());
+        };
+        if rung >= halving.rungs() {
+            return Err(user_error(format!(
+                "--rung {rung}: {} has rungs 0 to {}",
+                self.path.display(),
+                halving.rungs() - 1
+            )));
+        }
+        let rows = results::read_runs(results)?;
+        let standing: HashMap<&str, &RunRow> = results::effective(&rows)
+            .into_iter()
+            .map(|row| (row.run_id.as_str(), row))
+            .collect();
+        let mut current = self.points.clone();
+        for next in 1..=rung {
+            let mut scored = Vec::with_capacity(current.len());
+            let mut missing = 0;
+            for point in &current {
+                match standing.get(point.run_id.as_str()) {
+                    Some(row) => scored.push((score(row, halving.metric), point.candidate)),
+                    None => missing += 1,
+                }
+            }
+            if missing > 0 {
+                return Err(user_error(format!(
+                    "rung {next} of {} is chosen from rung {}'s results, and {missing} of its {} \
+                     points have no row in {} yet: run rung {} first (with shards, merge their \
+                     files into {} before the next rung)",
+                    self.path.display(),
+                    next - 1,
+                    current.len(),
+                    results.display(),
+                    next - 1,
+                    results.display()
+                )));
+            }
+            // Best first; ties (and equal failures) by candidate, for a stable choice.
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let kept = halving.kept(next, self.points.len());
+            let mut chosen: Vec<usize> = scored.iter().take(kept).map(|(_, c)| *c).collect();
+            chosen.sort_unstable();
+            current = chosen
+                .into_iter()
+                .enumerate()
+                .map(|(index, candidate)| {
+                    let mut point = self.points[candidate].clone();
+                    point.index = index;
+                    point.settings.rung = next;
+                    point.settings.train.epochs = halving.epochs(next);
+                    point.run_id = point.settings.run_id(point.settings.backend);
+                    point
+                })
+                .collect();
+        }
+        Ok(current)
+    }
+}
+
+/// A row's halving score, higher is better; failed and diverged runs score lowest.
+fn score(row: &RunRow, metric: Metric) -> f64 {
+    let value = match metric {
+        Metric::ValAccuracy => row.val_accuracy,
+        Metric::ValLoss => -row.val_loss,
+    };
+    if row.status != Status::Ok || value.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        value
+    }
+}
+
+/// `[random]`: the number of trials, the sampling seed and each key's distribution (keys
+/// sorted, so the file's order does not matter).
+#[allow(clippy::type_complexity)]
+fn random_search(
+    table: &toml::Table,
+    origin: &dyn Fn(&str) -> String,
+) -> Result<(usize, i64, Vec<(String, Distribution)>)> {
+    let mut trials = None;
+    let mut seed = 0;
+    let mut distributions = Vec::new();
+    for (key, value) in random_leaves(table, "") {
+        match key.as_str() {
+            "trials" => {
+                trials = Some(value.as_integer().filter(|&n| n >= 1).ok_or_else(|| {
+                    user_error(format!(
+                        "{}: random.trials must be a whole number of at least 1",
+                        origin("random.trials")
+                    ))
+                })? as usize);
+            }
+            "seed" => {
+                seed = value.as_integer().filter(|&n| n >= 0).ok_or_else(|| {
+                    user_error(format!(
+                        "{}: random.seed must be a whole number of at least 0",
+                        origin("random.seed")
+                    ))
+                })?;
+            }
+            _ => {
+                let place = origin(&format!("random.{key}"));
+                distributions.push((key.clone(), Distribution::parse(&key, &value, &place)?));
+            }
+        }
+    }
+    let trials = trials.ok_or_else(|| {
+        user_error(format!(
+            "{}: [random] needs trials = N, the number of draws",
+            origin("random")
+        ))
+    })?;
+    distributions.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((trials, seed, distributions))
+}
+
+/// The leaves of `[random]`: like [`leaves`], but a table naming a distribution is a leaf.
+fn random_leaves(table: &toml::Table, prefix: &str) -> Vec<(String, toml::Value)> {
+    const KINDS: [&str; 4] = ["uniform", "log_uniform", "int", "choice"];
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            // Keys nest in tables of tables; a table holding anything else is a distribution.
+            toml::Value::Table(inner)
+                if !inner.keys().any(|k| KINDS.contains(&k.as_str()))
+                    && inner.values().all(toml::Value::is_table) =>
+            {
+                out.extend(random_leaves(inner, &path))
+            }
+            other => out.push((path, other.clone())),
+        }
+    }
+    out
+}
+
+/// One `[[exclude]]` rule: a point matching every key is dropped.
+struct Exclusion(Vec<(String, toml::Value)>);
+
+impl Exclusion {
+    fn matches(&self, changes: &[Override]) -> bool {
+        self.0.iter().all(|(key, value)| {
+            changes
+                .iter()
+                .any(|change| &change.key == key && &change.value == value)
+        })
+    }
+}
+
+/// Checks the `[[exclude]]` rules: every key must be a grid or random-search key, and a grid
+/// key's value one of the grid's values, else the rule would silently exclude nothing.
+fn exclusions(
+    rules: &[toml::Table],
+    grid: &BTreeMap<String, Vec<toml::Value>>,
+    distributions: &[(String, Distribution)],
+    origin: &dyn Fn(&str) -> String,
+) -> Result<Vec<Exclusion>> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            let entries = leaves(rule, "");
+            if entries.is_empty() {
+                return Err(user_error(format!(
+                    "{}: exclude[{i}] is empty and would drop every point",
+                    origin(&format!("exclude[{i}]"))
+                )));
+            }
+            for (key, value) in &entries {
+                let place = origin(&format!("exclude[{i}].{key}"));
+                match grid.get(key) {
+                    Some(values) if !values.contains(value) => {
+                        let shown: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                        return Err(user_error(format!(
+                            "{place}: exclude[{i}].{key} = {value} is none of the grid's values \
+                             ({}), so the rule would exclude nothing",
+                            shown.join(", ")
+                        )));
+                    }
+                    Some(_) => {}
+                    None if distributions.iter().any(|(k, _)| k == key) => {}
+                    None => {
+                        let keys: Vec<&str> = grid
+                            .keys()
+                            .map(String::as_str)
+                            .chain(distributions.iter().map(|(k, _)| k.as_str()))
+                            .collect();
+                        return Err(user_error(format!(
+                            "{place}: exclude[{i}].{key} is not a key of the grid or of the \
+                             random search{}, so the rule would exclude nothing; those keys are: \
+                             {}",
+                            crate::error::suggestion(key, keys.iter().copied()),
+                            keys.join(", ")
+                        )));
+                    }
+                }
+            }
+            Ok(Exclusion(entries))
+        })
+        .collect()
+}
+
+/// Checks `[halving]` against the points.
+fn halving(
+    raw: &RawHalving,
+    base: &Settings,
+    points: &[Point],
+    origin: &dyn Fn(&str) -> String,
+) -> Result<Halving> {
+    let bad = |key: &str, what: String| {
+        user_error(format!(
+            "{}: halving.{key} {what}",
+            origin(&format!("halving.{key}"))
+        ))
+    };
+    if raw.min_epochs < 1 {
+        return Err(bad("min_epochs", "must be at least 1".into()));
+    }
+    if raw.max_epochs < raw.min_epochs {
+        return Err(bad(
+            "max_epochs",
+            format!(
+                "({}) must be at least min_epochs ({})",
+                raw.max_epochs, raw.min_epochs
+            ),
+        ));
+    }
+    if raw.eta < 2 {
+        return Err(bad(
+            "eta",
+            "must be at least 2 (each rung keeps 1/eta)".into(),
+        ));
+    }
+    let metric = match &raw.metric {
+        None => Metric::ValAccuracy,
+        Some(name) => {
+            use crate::choice::Choice;
+            Metric::parse(name).map_err(|message| bad("metric", message))?
+        }
+    };
+    if let Some(point) = points.iter().find(|p| p.settings.data.validation == 0) {
+        return Err(user_error(format!(
+            "{}: successive halving ranks points on validation images, and point {} ({}) holds \
+             none out (data.validation = 0)",
+            origin("halving"),
+            point.index + 1,
+            point.settings.name
+        )));
+    }
+    if let Some(point) = points
+        .iter()
+        .find(|p| p.settings.output.runs != base.output.runs)
+    {
+        return Err(user_error(format!(
+            "{}: successive halving reads every rung's results from one runs file, and point {} \
+             writes to {} instead of {}",
+            origin("halving"),
+            point.index + 1,
+            point.settings.output.runs.display(),
+            base.output.runs.display()
+        )));
+    }
+    Ok(Halving {
+        min_epochs: raw.min_epochs as usize,
+        max_epochs: raw.max_epochs as usize,
+        eta: raw.eta as usize,
+        metric,
+    })
 }
 
 /// A `K/N` slice of a sweep: points whose index is K-1 modulo N (disjoint, and together the
@@ -329,24 +914,6 @@ fn leaves(table: &toml::Table, prefix: &str) -> Vec<(String, toml::Value)> {
     out
 }
 
-/// Every combination of the grid's values, the first key (alphabetically) varying slowest.
-fn cartesian(grid: &BTreeMap<String, Vec<toml::Value>>) -> Vec<BTreeMap<String, toml::Value>> {
-    let mut combinations = vec![BTreeMap::new()];
-    for (key, values) in grid {
-        combinations = combinations
-            .into_iter()
-            .flat_map(|partial| {
-                values.iter().map(move |value| {
-                    let mut next = partial.clone();
-                    next.insert(key.clone(), value.clone());
-                    next
-                })
-            })
-            .collect();
-    }
-    combinations
-}
-
 /// 1-based line and column of a byte offset.
 fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset.min(source.len())];
@@ -439,8 +1006,9 @@ mod tests {
              [[point]]\n\"model.hidden\" = [16]\nseed = 1\n",
         );
         let experiment = Experiment::load(&path, &[]).unwrap();
-        // 4 grid points - 1 excluded + 1 new extra point (the second repeats a grid point).
-        assert_eq!(names(&experiment), ["16_s1", "16_s2", "32_s1", "128"]);
+        // 4 grid points - 1 excluded + 1 new extra point (the second repeats a grid point). A
+        // name a CSV reader would take for a number ("128") keeps the base's name in front.
+        assert_eq!(names(&experiment), ["16_s1", "16_s2", "32_s1", "base_128"]);
     }
 
     #[test]
@@ -520,5 +1088,246 @@ mod tests {
             Ok(Some(Shard { index: 3, count: 3 }))
         );
         assert!(Shard::from_slurm(env(&[("SLURM_ARRAY_TASK_ID", "1")])).is_err());
+    }
+
+    fn load(dir: &Path, text: &str) -> Result<Experiment> {
+        write(dir, "base.toml", BASE);
+        Experiment::load(&write(dir, "e.toml", text), &[])
+    }
+
+    fn error(dir: &Path, text: &str) -> String {
+        let error = load(dir, text).err().expect("an error");
+        assert!(crate::error::is_user_error(&error), "{error:#}");
+        format!("{error:#}")
+    }
+
+    #[test]
+    fn exclusions_that_cannot_match_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let grid = "base = \"base.toml\"\n[grid]\n\"model.hidden\" = [[16], [32]]\nseed = [1, 2]\n";
+        let message = error(
+            dir.path(),
+            &format!("{grid}[[exclude]]\n\"model.hiden\" = [32]\n"),
+        );
+        assert!(message.contains("e.toml:6:17"), "{message}");
+        assert!(message.contains("not a key of the grid"), "{message}");
+        assert!(
+            message.contains("did you mean \"model.hidden\""),
+            "{message}"
+        );
+        let message = error(dir.path(), &format!("{grid}[[exclude]]\nseed = 3\n"));
+        assert!(
+            message.contains("none of the grid's values (1, 2)"),
+            "{message}"
+        );
+        let message = error(dir.path(), &format!("{grid}[[exclude]]\n"));
+        assert!(message.contains("is empty"), "{message}");
+    }
+
+    #[test]
+    fn random_search_is_seeded_the_same_for_every_grid_point_and_in_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "base = \"base.toml\"\n[grid]\nseed = [1, 2]\n[random]\ntrials = 6\nseed = 7\n\
+                    \"train.learning_rate\" = { log_uniform = [1e-4, 1e-1] }\n\
+                    train.batch_size = { int = [16, 128] }\n\
+                    \"model.dropout\" = { uniform = [0.0, 0.5] }\n\
+                    \"train.optimizer\" = { choice = [\"sgd\", \"adam\"] }\n";
+        let experiment = load(dir.path(), text).unwrap();
+        let points = experiment.points();
+        assert_eq!(points.len(), 12);
+        for point in points {
+            let train = &point.settings.train;
+            assert!((1e-4..=1e-1).contains(&train.learning_rate), "{train:?}");
+            assert!((16..=128).contains(&train.batch_size), "{train:?}");
+            assert!((0.0..=0.5).contains(&point.settings.model.dropout));
+        }
+        // Seed 1 and seed 2 see the same draws, trial by trial.
+        for trial in 0..6 {
+            let (a, b) = (&points[trial].settings, &points[6 + trial].settings);
+            assert_eq!((a.seed, b.seed), (1, 2));
+            assert_eq!(a.train, b.train);
+            assert_eq!(a.model, b.model);
+        }
+        // The draws differ between trials, and the names say which trial.
+        let rates: HashSet<String> = points[..6]
+            .iter()
+            .map(|p| p.settings.train.learning_rate.to_string())
+            .collect();
+        assert!(rates.len() >= 5, "{rates:?}");
+        assert_eq!(points[3].settings.name, "base_s1_t3");
+        assert!(
+            points[3]
+                .varies
+                .iter()
+                .any(|(k, _)| k == "train.learning_rate")
+        );
+        // Another load, with the keys in another order, draws the same points.
+        let shuffled = "base = \"base.toml\"\n[random]\n\
+                        \"train.optimizer\" = { choice = [\"sgd\", \"adam\"] }\n\
+                        \"model.dropout\" = { uniform = [0.0, 0.5] }\n\
+                        train.batch_size = { int = [16, 128] }\nseed = 7\n\
+                        \"train.learning_rate\" = { log_uniform = [1e-4, 1e-1] }\ntrials = 6\n\
+                        [grid]\nseed = [1, 2]\n";
+        let again = load(dir.path(), shuffled).unwrap();
+        let ids = |e: &Experiment| {
+            e.points()
+                .iter()
+                .map(|p| p.run_id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&again), ids(&experiment));
+        // Another sampling seed, other points.
+        let other = load(dir.path(), &text.replace("seed = 7", "seed = 8")).unwrap();
+        assert_ne!(ids(&other), ids(&experiment));
+    }
+
+    #[test]
+    fn random_search_errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = "base = \"base.toml\"\n[random]\ntrials = 2\n";
+        for (line, needle) in [
+            (
+                "\"train.learning_rate\" = { log_uniform = [0.0, 1.0] }",
+                "log_uniform needs low > 0",
+            ),
+            (
+                "\"train.batch_size\" = { int = [16.5, 32] }",
+                "two whole numbers",
+            ),
+            (
+                "\"train.batch_size\" = { normal = [1, 2] }",
+                "unknown distribution \"normal\"",
+            ),
+            (
+                "\"train.learning_rat\" = { uniform = [0.1, 0.2] }",
+                "learning_rat",
+            ),
+            ("\"model.dropout\" = { uniform = [0.5, 0.1] }", "above high"),
+        ] {
+            let message = error(dir.path(), &format!("{base}{line}\n"));
+            assert!(message.contains(needle), "{line}: {message}");
+        }
+        let message = error(dir.path(), "base = \"base.toml\"\n[random]\nseed = 1\n");
+        assert!(message.contains("needs trials = N"), "{message}");
+    }
+
+    #[test]
+    fn too_many_points_are_refused_before_expanding() {
+        let dir = tempfile::tempdir().unwrap();
+        let values: Vec<String> = (1..=1001).map(|i| i.to_string()).collect();
+        let text = format!(
+            "base = \"base.toml\"\n[grid]\nseed = [{}]\n\"train.epochs\" = [{}]\n",
+            values.join(", "),
+            values.join(", ")
+        );
+        let message = error(dir.path(), &text);
+        assert!(message.contains("more than 1000000 points"), "{message}");
+    }
+
+    fn row(run_id: &str, accuracy: f64, status: Status) -> RunRow {
+        RunRow {
+            run_id: run_id.into(),
+            attempt: format!("a{run_id}"),
+            status,
+            validation_size: 1000,
+            val_accuracy: accuracy,
+            ..RunRow::default()
+        }
+    }
+
+    #[test]
+    fn halving_keeps_the_best_third_of_each_rung_and_trains_it_longer() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs.csv");
+        let text = "base = \"base.toml\"\n[grid]\nseed = [1, 2, 3, 4, 5, 6, 7, 8, 9]\n\
+                    [halving]\nmin_epochs = 1\nmax_epochs = 9\neta = 3\n";
+        write(
+            dir.path(),
+            "base.toml",
+            &format!("{BASE}[output]\nruns = \"{}\"\n", runs.display()),
+        );
+        let experiment = Experiment::load(&write(dir.path(), "h.toml", text), &[]).unwrap();
+        let halving = experiment.halving.clone().unwrap();
+        assert_eq!(halving.rungs(), 3);
+        assert_eq!(
+            (halving.epochs(0), halving.epochs(1), halving.epochs(2)),
+            (1, 3, 9)
+        );
+        assert_eq!((halving.kept(1, 9), halving.kept(2, 9)), (3, 1));
+        let rung0 = experiment.rung_points(0, &runs).unwrap();
+        assert!(
+            rung0
+                .iter()
+                .all(|p| p.settings.train.epochs == 1 && p.settings.rung == 0)
+        );
+        // Rung 1 waits for rung 0's results.
+        let message = format!("{:#}", experiment.rung_points(1, &runs).unwrap_err());
+        assert!(
+            message.contains("9 of its 9 points have no row"),
+            "{message}"
+        );
+
+        // Rung 0's results: seeds 4, 8 and 2 best (seed 9 failed).
+        let accuracy = [0.80, 0.91, 0.70, 0.95, 0.60, 0.50, 0.40, 0.93, 0.99];
+        let rows: Vec<RunRow> = rung0
+            .iter()
+            .zip(accuracy)
+            .map(|(point, accuracy)| {
+                let status = if point.settings.seed == 9 {
+                    Status::Failed
+                } else {
+                    Status::Ok
+                };
+                row(&point.run_id, accuracy, status)
+            })
+            .collect();
+        std::fs::write(&runs, crate::results::to_csv(&rows, true)).unwrap();
+        let rung1 = experiment.rung_points(1, &runs).unwrap();
+        let seeds: Vec<u64> = rung1.iter().map(|p| p.settings.seed).collect();
+        assert_eq!(seeds, [2, 4, 8]);
+        assert!(
+            rung1
+                .iter()
+                .all(|p| p.settings.train.epochs == 3 && p.settings.rung == 1)
+        );
+        assert_eq!(rung1.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 1, 2]);
+        assert!(
+            rung1
+                .iter()
+                .all(|p| !rung0.iter().any(|q| q.run_id == p.run_id))
+        );
+
+        // Rung 2 from rung 1's results.
+        let mut rows = rows;
+        rows.extend(
+            rung1
+                .iter()
+                .zip([0.96, 0.94, 0.97])
+                .map(|(p, a)| row(&p.run_id, a, Status::Ok)),
+        );
+        std::fs::write(&runs, crate::results::to_csv(&rows, true)).unwrap();
+        let rung2 = experiment.rung_points(2, &runs).unwrap();
+        assert_eq!(rung2.len(), 1);
+        assert_eq!(
+            (rung2[0].settings.seed, rung2[0].settings.train.epochs),
+            (8, 9)
+        );
+        assert!(experiment.rung_points(3, &runs).is_err());
+    }
+
+    #[test]
+    fn halving_needs_validation_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = error(
+            dir.path(),
+            "base = \"base.toml\"\n[grid]\nseed = [1, 2]\n\"data.validation\" = [0]\n\
+             [halving]\nmin_epochs = 1\nmax_epochs = 4\n",
+        );
+        assert!(message.contains("holds none out"), "{message}");
+        let message = error(
+            dir.path(),
+            "base = \"base.toml\"\n[halving]\nmin_epochs = 3\nmax_epochs = 2\n",
+        );
+        assert!(message.contains("must be at least min_epochs"), "{message}");
     }
 }

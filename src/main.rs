@@ -64,6 +64,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             jobs,
             shard,
             rung,
+            select_from,
             retry_failed,
             force,
             fail_fast,
@@ -76,6 +77,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
                 jobs: usize::from(jobs),
                 shard,
                 rung,
+                select_from,
                 dry_run,
                 retry_failed,
                 force,
@@ -90,11 +92,12 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             experiment: path,
             index,
             rung,
+            select_from,
             set,
             force,
         } => {
             let experiment = Experiment::load(&path, &parse_overrides(&set)?)?;
-            sweep::worker(&path, &experiment, rung, index, force)
+            sweep::worker(&path, &experiment, rung, &select_from, index, force)
         }
         Command::Plot {
             runs,

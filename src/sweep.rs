@@ -29,6 +29,8 @@ pub struct Options {
     pub shard: Option<Shard>,
     /// With successive halving: only this rung.
     pub rung: Option<u32>,
+    /// The runs file later rungs are chosen from (default: the points' output.runs).
+    pub select_from: Option<PathBuf>,
     pub dry_run: bool,
     /// Rerun points whose row says failed.
     pub retry_failed: bool,
@@ -50,6 +52,10 @@ enum State {
 }
 
 /// Runs (or with `dry_run`, lists) the points of an experiment; returns the exit code.
+///
+/// Under successive halving, runs each rung in turn (or only `options.rung`), choosing a rung's
+/// points from the previous rung's results in the runs file (`options.select_from`, by default
+/// the points' `output.runs`).
 pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
     let started = Instant::now();
     let shard = match options.shard {
@@ -58,25 +64,156 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
             Shard::from_slurm(|name| std::env::var(name).ok()).map_err(crate::error::user_error)?
         }
     };
-    let points: Vec<&Point> = experiment
-        .points()
-        .iter()
-        .filter(|point| shard.is_none_or(|shard| shard.contains(point.index)))
-        .collect();
+    let select_from = selection_file(experiment, options);
     let total = experiment.points().len();
+    let expanded = if experiment.expanded != total {
+        format!(
+            " ({} expanded, {} excluded or repeated)",
+            experiment.expanded,
+            experiment.expanded.saturating_sub(total)
+        )
+    } else {
+        String::new()
+    };
     match shard {
         Some(shard) => println!(
-            "{}: shard {}/{}: {} of {total} points",
+            "{}: shard {}/{}: {} of {total} points{expanded}",
             experiment.path.display(),
             shard.index,
             shard.count,
-            points.len()
+            experiment
+                .points()
+                .iter()
+                .filter(|p| shard.contains(p.index))
+                .count(),
         ),
-        None => println!("{}: {total} points", experiment.path.display()),
+        None => println!("{}: {total} points{expanded}", experiment.path.display()),
+    }
+    if let Some(halving) = &experiment.halving {
+        let plan: Vec<String> = (0..halving.rungs())
+            .map(|rung| {
+                format!(
+                    "rung {rung}: {} points x {} epochs",
+                    halving.kept(rung, total),
+                    halving.epochs(rung)
+                )
+            })
+            .collect();
+        println!(
+            "successive halving (eta {}, by {}): {}; later rungs chosen from {}",
+            halving.eta,
+            halving.metric,
+            plan.join("; "),
+            select_from.display()
+        );
+    }
+    let rungs: Vec<u32> = match options.rung {
+        Some(rung) => vec![rung],
+        None => (0..experiment.rungs()).collect(),
+    };
+
+    if options.dry_run {
+        for &rung in &rungs {
+            let points = match experiment.rung_points(rung, &select_from) {
+                Ok(points) => points,
+                Err(error) if rung > 0 && options.rung.is_none() => {
+                    println!("rung {rung}: not chosen yet ({error:#})");
+                    break;
+                }
+                Err(error) => return Err(error),
+            };
+            let points: Vec<&Point> = in_shard(&points, shard);
+            let states = recorded_states(&points)?;
+            if experiment.halving.is_some() {
+                println!("rung {rung}:");
+            }
+            print_table(&points, &states);
+            let todo = todo(&points, &states, options).len();
+            println!(
+                "{} points, {todo} to run, {} done",
+                points.len(),
+                points.len() - todo
+            );
+        }
+        return Ok(exit::OK);
     }
 
-    let states = recorded_states(&points)?;
-    let todo: Vec<&Point> = points
+    let mut tally = Tally::default();
+    let mut last_rung = Vec::new();
+    for &rung in &rungs {
+        let points = experiment.rung_points(rung, &select_from)?;
+        let points: Vec<Point> = in_shard(&points, shard).into_iter().cloned().collect();
+        let refs: Vec<&Point> = points.iter().collect();
+        if experiment.halving.is_some() {
+            println!(
+                "rung {rung}: {} points, {} epochs each",
+                points.len(),
+                refs.first().map_or(0, |p| p.settings.train.epochs)
+            );
+        }
+        let states = recorded_states(&refs)?;
+        let todo = todo(&refs, &states, options);
+        tally.failed_now += run_workers(experiment, rung, &select_from, &todo, options)?;
+        // Tally from the results files: they are the record, whatever the workers printed.
+        let after = recorded_states(&refs)?;
+        tally.add(&refs, &after, refs.len() - todo.len());
+        let pending = refs
+            .iter()
+            .filter(|p| after[&p.run_id] == State::Pending)
+            .count();
+        last_rung = points.clone();
+        if pending > 0 && options.rung.is_none() && rung + 1 < experiment.rungs() {
+            println!("rung {rung} is not complete ({pending} points not run): stopping here");
+            break;
+        }
+    }
+    println!(
+        "sweep {}: {} ok, {} diverged, {} failed, {} skipped, {} not run; {:.1} s",
+        experiment.path.display(),
+        tally.ok,
+        tally.diverged,
+        tally.failed,
+        tally.skipped,
+        tally.pending,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(line) = winner(&last_rung)? {
+        println!("{line}");
+    }
+    Ok(
+        if tally.failed_now > 0 || (options.strict && !tally.all_ok()) {
+            exit::FAILED
+        } else {
+            exit::OK
+        },
+    )
+}
+
+/// The runs file later rungs are chosen from.
+fn selection_file(experiment: &Experiment, options: &Options) -> PathBuf {
+    options.select_from.clone().unwrap_or_else(|| {
+        experiment
+            .points()
+            .first()
+            .map(|p| p.settings.output.runs.clone())
+            .unwrap_or_default()
+    })
+}
+
+fn in_shard(points: &[Point], shard: Option<Shard>) -> Vec<&Point> {
+    points
+        .iter()
+        .filter(|point| shard.is_none_or(|shard| shard.contains(point.index)))
+        .collect()
+}
+
+/// The points to run: pending ones, failed ones with --retry-failed, all with --force.
+fn todo<'a>(
+    points: &[&'a Point],
+    states: &HashMap<String, State>,
+    options: &Options,
+) -> Vec<&'a Point> {
+    points
         .iter()
         .copied()
         .filter(|point| match states[&point.run_id] {
@@ -85,50 +222,86 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
             State::Done(Status::Failed) => options.retry_failed,
             State::Done(_) => false,
         })
-        .collect();
+        .collect()
+}
 
-    if options.dry_run {
-        print_table(&points, &states);
-        println!(
-            "{} points, {} to run, {} done",
-            points.len(),
-            todo.len(),
-            points.len() - todo.len()
-        );
-        return Ok(exit::OK);
+/// What a sweep's rungs ended with.
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    diverged: usize,
+    failed: usize,
+    skipped: usize,
+    pending: usize,
+    points: usize,
+    failed_now: usize,
+}
+
+impl Tally {
+    fn add(&mut self, points: &[&Point], states: &HashMap<String, State>, skipped: usize) {
+        for point in points {
+            match states[&point.run_id] {
+                State::Done(Status::Ok) => self.ok += 1,
+                State::Done(Status::Diverged) => self.diverged += 1,
+                State::Done(Status::Failed) => self.failed += 1,
+                State::Pending => self.pending += 1,
+            }
+        }
+        self.skipped += skipped;
+        self.points += points.len();
     }
 
-    let failed_now = run_workers(experiment, &todo, options)?;
+    fn all_ok(&self) -> bool {
+        self.ok == self.points
+    }
+}
 
-    // Tally from the results files: they are the record, whatever the workers printed.
-    let after = recorded_states(&points)?;
-    let count = |status: Status| {
-        points
-            .iter()
-            .filter(|p| after[&p.run_id] == State::Done(status))
-            .count()
-    };
-    let (ok, diverged, failed) = (
-        count(Status::Ok),
-        count(Status::Diverged),
-        count(Status::Failed),
-    );
-    println!(
-        "sweep {}: {ok} ok, {diverged} diverged, {failed} failed, {} skipped, {} not run; {:.1} s",
-        experiment.path.display(),
-        points.len() - todo.len(),
-        points
-            .iter()
-            .filter(|p| after[&p.run_id] == State::Pending)
-            .count(),
-        started.elapsed().as_secs_f64()
-    );
-    let all_ok = ok == points.len();
-    Ok(if failed_now > 0 || (options.strict && !all_ok) {
-        exit::FAILED
-    } else {
-        exit::OK
-    })
+/// The best ok point, by validation accuracy when its runs held images out (else by test
+/// accuracy), with its test accuracy beside.
+fn winner(points: &[Point]) -> Result<Option<String>> {
+    let mut by_file: HashMap<&Path, Vec<results::RunRow>> = HashMap::new();
+    for point in points {
+        let path = point.settings.output.runs.as_path();
+        if !by_file.contains_key(path) {
+            by_file.insert(path, results::read_runs(path)?);
+        }
+    }
+    let mut best: Option<(&Point, results::RunRow)> = None;
+    for point in points {
+        let rows = &by_file[point.settings.output.runs.as_path()];
+        let Some(row) = results::effective(rows)
+            .into_iter()
+            .find(|row| row.run_id == point.run_id)
+        else {
+            continue;
+        };
+        if row.status != Status::Ok {
+            continue;
+        }
+        if best
+            .as_ref()
+            .is_none_or(|(_, b)| row.selection_accuracy() > b.selection_accuracy())
+        {
+            best = Some((point, row.clone()));
+        }
+    }
+    Ok(best.map(|(point, row)| {
+        let chosen = if row.validation_size > 0 {
+            format!(
+                "validation accuracy {:.4} (chosen on {} validation images), test accuracy {:.4}",
+                row.val_accuracy, row.validation_size, row.test_accuracy
+            )
+        } else {
+            format!(
+                "test accuracy {:.4} (no validation images held out: chosen on the test set)",
+                row.test_accuracy
+            )
+        };
+        format!(
+            "best: {} ({}): {chosen}, epoch {} of {}",
+            point.settings.name, row.run_id, row.best_epoch, row.epochs_trained
+        )
+    }))
 }
 
 /// The state of each point from the rows already in its runs file: the status of the row that
@@ -205,8 +378,15 @@ fn estimated_work(point: &Point) -> u64 {
     images * settings.train.epochs as u64 * (params + 1_000)
 }
 
-/// Runs `todo` in `options.jobs` worker processes; returns how many failed.
-fn run_workers(experiment: &Experiment, todo: &[&Point], options: &Options) -> Result<usize> {
+/// Runs `todo` (points of rung `rung`) in `options.jobs` worker processes; returns how many
+/// failed.
+fn run_workers(
+    experiment: &Experiment,
+    rung: u32,
+    select_from: &Path,
+    todo: &[&Point],
+    options: &Options,
+) -> Result<usize> {
     let jobs = options.jobs.max(1).min(todo.len().max(1));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads_per_job = (threads / jobs).max(1);
@@ -226,6 +406,7 @@ fn run_workers(experiment: &Experiment, todo: &[&Point], options: &Options) -> R
     }
     let queue: Arc<Mutex<VecDeque<usize>>> =
         Arc::new(Mutex::new(order.iter().map(|p| p.index).collect()));
+    let by_index: HashMap<usize, &Point> = todo.iter().map(|p| (p.index, *p)).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let (sender, receiver) = mpsc::channel::<Finished>();
 
@@ -245,7 +426,10 @@ fn run_workers(experiment: &Experiment, todo: &[&Point], options: &Options) -> R
                         .arg("worker")
                         .arg(&experiment.path)
                         .arg(index.to_string())
-                        .args(["--rung", "0"])
+                        .arg("--rung")
+                        .arg(rung.to_string())
+                        .arg("--select-from")
+                        .arg(select_from)
                         .args(options.set.iter().flat_map(|s| ["--set", s.as_str()]));
                     if options.force {
                         command.arg("--force");
@@ -277,9 +461,8 @@ fn run_workers(experiment: &Experiment, todo: &[&Point], options: &Options) -> R
         }
         drop(sender);
 
-        let points = experiment.points();
         for (done, finished) in receiver.iter().enumerate() {
-            let point = &points[finished.index];
+            let point = by_index[&finished.index];
             let progress = format!(
                 "[{}/{}] {} ({})",
                 done + 1,
@@ -351,16 +534,22 @@ const WORKER_DIVERGED: u8 = 11;
 /// Exit code of a worker whose run failed after it started (its row is written).
 const WORKER_FAILED: u8 = 12;
 
-/// `harness worker EXPERIMENT INDEX`: runs one point (what the sweep's worker processes do).
+/// `harness worker EXPERIMENT INDEX --rung R --select-from RUNS`: runs point INDEX of rung R
+/// (what the sweep's worker processes do).
 pub fn worker(
     path: &Path,
     experiment: &Experiment,
-    _rung: u32,
+    rung: u32,
+    select_from: &Path,
     index: usize,
     force: bool,
 ) -> Result<u8> {
-    let point = experiment.points().get(index).ok_or_else(|| {
-        crate::error::user_error(format!("{} has no point {index}", path.display()))
+    let points = experiment.rung_points(rung, select_from)?;
+    let point = points.get(index).ok_or_else(|| {
+        crate::error::user_error(format!(
+            "{} has no point {index} in rung {rung}",
+            path.display()
+        ))
     })?;
     exit_with_parent();
     let record = if force { Record::Always } else { Record::IfNew };
@@ -371,16 +560,21 @@ pub fn worker(
     } else {
         " (already recorded by another process)"
     };
+    let accuracy = if row.validation_size > 0 {
+        format!(
+            "validation accuracy {:.4}, test accuracy {:.4}",
+            row.val_accuracy, row.test_accuracy
+        )
+    } else {
+        format!("test accuracy {:.4}", row.test_accuracy)
+    };
     match row.status {
         Status::Ok => {
-            println!(
-                "ok, test accuracy {:.4}, {:.1} s{note}",
-                row.test_accuracy, row.total_seconds
-            );
+            println!("ok, {accuracy}, {:.1} s{note}", row.total_seconds);
             Ok(exit::OK)
         }
         Status::Diverged => {
-            println!("DIVERGED, test accuracy {:.4}{note}", row.test_accuracy);
+            println!("DIVERGED, {accuracy}{note}");
             Ok(WORKER_DIVERGED)
         }
         Status::Failed => {
