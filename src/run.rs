@@ -365,9 +365,12 @@ fn check_folder_output(dir: &Path, key: &str) -> Result<()> {
 
 /// Refuses a network whose training would not fit in memory, with the estimate.
 pub fn check_memory(settings: &Settings) -> Result<()> {
-    let needed = settings
-        .model
-        .training_memory(settings.train.batch_size, train::EVAL_BATCH);
+    // A batch larger than the training set is refused once the data is loaded, by name.
+    let batch = settings
+        .train
+        .batch_size
+        .min(settings.data.train_limit.unwrap_or(60_000));
+    let needed = settings.model.training_memory(batch, train::EVAL_BATCH);
     let available = available_memory();
     if needed > available as u128 {
         let gib = |bytes: u128| bytes as f64 / (1u128 << 30) as f64;
@@ -377,7 +380,7 @@ pub fn check_memory(settings: &Settings) -> Result<()> {
              Use narrower layers (model.hidden) or a smaller train.batch_size",
             settings.model.shape(),
             thousands(settings.model.num_params()),
-            settings.train.batch_size,
+            batch,
             gib(needed),
             gib(available as u128)
         )));

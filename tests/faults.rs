@@ -1,0 +1,377 @@
+//! The record survives every fault (README.md, "Results CSV"; RELIABILITY.md): a kill at any
+//! instant of a commit, a partial last line, a full disk, an output that cannot be written, a
+//! merge onto an existing file, retried failures, absurd inputs. Each test drives the real
+//! binary on real files and checks the files, not only the exit code.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{Workdir, csv_rows, repo};
+
+/// A run of a few hundred images: about a third of a second.
+fn tiny_config(work: &Workdir) -> String {
+    work.write(
+        "tiny.toml",
+        &format!(
+            "name = \"tiny\"\nseed = 3\n[data]\ndir = \"{}\"\ntrain_limit = 500\ntest_limit = 200\n\
+             validation = 200\n[model]\nhidden = [8]\nactivation = \"relu\"\noutput = \"softmax\"\n\
+             [train]\nepochs = 2\nbatch_size = 50\nloss = \"cross_entropy\"\noptimizer = \"adam\"\n\
+             learning_rate = 0.01\n",
+            repo().join("data/mnist").display()
+        ),
+    );
+    "tiny.toml".to_string()
+}
+
+/// `harness ARGS` with `HARNESS_FAILPOINT` set.
+fn harness_failing_at(work: &Workdir, point: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .current_dir(work.path())
+        .env("HARNESS_FAILPOINT", point)
+        .env_remove("RAYON_NUM_THREADS")
+        .output()
+        .unwrap()
+}
+
+/// Every line of a results file is whole, and the file ends in a newline.
+fn assert_whole(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.ends_with('\n'),
+        "{} ends in a partial line",
+        path.display()
+    );
+    let fields = text.lines().next().unwrap().split(',').count();
+    for row in csv_rows(path) {
+        assert_eq!(row.len(), fields, "{row:?}");
+    }
+}
+
+/// Each run row with `epochs` epoch rows of its attempt, and no epoch row without its run row.
+fn assert_consistent(work: &Workdir, runs: usize, epochs_per_run: usize) {
+    let (runs_csv, epochs_csv) = (
+        work.path().join("results/runs.csv"),
+        work.path().join("results/epochs.csv"),
+    );
+    assert_whole(&runs_csv);
+    assert_whole(&epochs_csv);
+    let rows = csv_rows(&runs_csv);
+    assert_eq!(rows.len(), runs, "{rows:?}");
+    let mut per_attempt: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for epoch in csv_rows(&epochs_csv) {
+        per_attempt
+            .entry(epoch["attempt"].clone())
+            .or_default()
+            .push(epoch["epoch"].clone());
+    }
+    let attempts: BTreeSet<String> = rows.iter().map(|r| r["attempt"].clone()).collect();
+    assert_eq!(
+        per_attempt.keys().cloned().collect::<BTreeSet<_>>(),
+        attempts,
+        "epoch rows without their run row, or run rows without their epochs"
+    );
+    for (attempt, epochs) in per_attempt {
+        let expected: Vec<String> = (1..=epochs_per_run).map(|e| e.to_string()).collect();
+        assert_eq!(epochs, expected, "attempt {attempt}");
+    }
+    assert!(
+        !journal(work).exists(),
+        "a journal was left behind after a command finished"
+    );
+}
+
+fn journal(work: &Workdir) -> std::path::PathBuf {
+    work.path().join("results/runs.csv.journal")
+}
+
+#[test]
+fn a_kill_at_any_instant_of_a_commit_leaves_the_run_whole_once() {
+    for point in ["journal", "epochs-half", "epochs", "runs"] {
+        let work = Workdir::new();
+        let config = tiny_config(&work);
+        let killed = harness_failing_at(&work, point, &["run", &config, "--quiet"]);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(killed.status.signal(), Some(9), "{point}: {killed:?}");
+        assert!(
+            journal(&work).exists(),
+            "{point}: no journal after the kill"
+        );
+        // Any command that opens the file finishes the commit: here, a report.
+        let report = work.harness(&["report", "results/runs.csv"]);
+        report
+            .expect_code(0)
+            .expect_stderr(&["finished a commit", "interrupted process"]);
+        assert_consistent(&work, 1, 2);
+        // And the next run appends after it, whole.
+        work.harness(&["run", &config, "--quiet"]).expect_code(0);
+        assert_consistent(&work, 2, 2);
+    }
+}
+
+#[test]
+fn a_sweep_killed_in_every_save_window_resumes_to_one_row_per_point() {
+    // Every worker kills itself mid-commit; the sweep records what the journals hold and the
+    // rerun runs nothing twice: a soak of 4 points x 3 failpoints, deterministic.
+    for point in ["journal", "epochs-half", "runs"] {
+        let work = Workdir::new();
+        tiny_config(&work);
+        work.write(
+            "e.toml",
+            "base = \"tiny.toml\"\n[grid]\nseed = [1, 2, 3, 4]\n",
+        );
+        let sweep = harness_failing_at(&work, point, &["sweep", "e.toml", "--jobs", "2"]);
+        let stdout = String::from_utf8_lossy(&sweep.stdout).into_owned();
+        assert!(stdout.contains("4 ok"), "{point}: {stdout}");
+        let rerun = work.harness(&["sweep", "e.toml"]);
+        rerun.expect_code(0).expect_stdout(&["4 skipped"]);
+        assert_consistent(&work, 4, 2);
+    }
+}
+
+#[test]
+fn an_append_to_a_file_cut_short_moves_the_partial_line_aside() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    work.harness(&["run", &config, "--quiet"]).expect_code(0);
+    let runs = work.path().join("results/runs.csv");
+    let text = std::fs::read_to_string(&runs).unwrap();
+    std::fs::write(&runs, &text[..text.len() - 60]).unwrap();
+    let run = work.harness(&["run", &config, "--quiet"]);
+    run.expect_code(0)
+        .expect_stderr(&["ended in a partial line", "moved it to"]);
+    // The cut row went aside whole; the new row is on a line of its own.
+    let aside: Vec<_> = std::fs::read_dir(work.path().join("results"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("runs.csv.partial-"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&aside[0]).unwrap(),
+        text[..text.len() - 60].lines().last().unwrap()
+    );
+    assert_whole(&runs);
+    assert_eq!(csv_rows(&runs).len(), 1);
+    work.harness(&["report", "results/runs.csv"]).expect_code(0);
+}
+
+#[test]
+fn a_full_disk_while_committing_records_nothing_and_prints_the_row() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    work.harness(&["run", &config, "--quiet"]).expect_code(0);
+    let before: Vec<Vec<u8>> = ["results/runs.csv", "results/epochs.csv"]
+        .iter()
+        .map(|f| std::fs::read(work.path().join(f)).unwrap())
+        .collect();
+    let failed = harness_failing_at(&work, "epochs-enospc", &["run", &config, "--quiet"]);
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(stderr.contains("nothing was recorded"), "{stderr}");
+    assert!(stderr.contains("here it is (runs.csv format)"), "{stderr}");
+    assert!(stderr.contains("run_id,attempt,"), "{stderr}");
+    let after: Vec<Vec<u8>> = ["results/runs.csv", "results/epochs.csv"]
+        .iter()
+        .map(|f| std::fs::read(work.path().join(f)).unwrap())
+        .collect();
+    assert_eq!(before, after, "the files changed");
+    assert!(!journal(&work).exists());
+}
+
+#[test]
+fn outputs_that_cannot_be_written_stop_the_run_before_training() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    std::fs::create_dir(work.path().join("a_folder.csv")).unwrap();
+    for (set, needle) in [
+        (
+            "output.runs=/proc/runs.csv",
+            "output.runs /proc/runs.csv cannot be created",
+        ),
+        ("output.models=/sys/models", "output.models /sys/models"),
+        ("output.runs=/dev/full", "/dev/full is not a regular file"),
+        ("output.epochs=a_folder.csv", "a_folder.csv is a directory"),
+    ] {
+        let run = work.harness(&["run", &config, "--set", set]);
+        run.expect_code(2).expect_stderr(&[needle]);
+        assert!(
+            !run.stderr().contains("epoch "),
+            "trained first: {}",
+            run.describe()
+        );
+    }
+}
+
+#[test]
+fn merging_onto_an_existing_file_keeps_its_rows() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    for seed in 1..=2 {
+        let runs = format!("output.runs=runs-{seed}.csv");
+        let set_seed = format!("seed={seed}");
+        work.harness(&[
+            "run", &config, "--quiet", "--set", &runs, "--set", &set_seed,
+        ])
+        .expect_code(0);
+    }
+    work.harness(&["merge", "runs-1.csv", "-o", "all.csv"])
+        .expect_code(0);
+    // The README's command, with all.csv not among the inputs: merged into, not replaced.
+    let merged = work.harness(&["merge", "runs-2.csv", "-o", "all.csv"]);
+    merged
+        .expect_code(0)
+        .expect_stdout(&["merged into its existing rows"]);
+    assert_eq!(csv_rows(&work.path().join("all.csv")).len(), 2);
+    // Merging the same shards again changes nothing.
+    work.harness(&["merge", "runs-1.csv", "runs-2.csv", "-o", "all.csv"])
+        .expect_code(0);
+    assert_eq!(csv_rows(&work.path().join("all.csv")).len(), 2);
+}
+
+#[test]
+fn a_failed_row_and_its_retry_merge_and_count_once() {
+    let work = Workdir::new();
+    tiny_config(&work);
+    work.write(
+        "e.toml",
+        "base = \"tiny.toml\"\n[grid]\nbackend = [\"flex\", \"wgpu\"]\n",
+    );
+    let no_gpu = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(args)
+            .current_dir(work.path())
+            .env("VK_ICD_FILENAMES", "/nonexistent.json")
+            .env("VK_DRIVER_FILES", "/nonexistent.json")
+            .output()
+            .unwrap()
+    };
+    let shard = ["--set", "output.runs=runs-1.csv"];
+    let first = no_gpu(&[&["sweep", "e.toml"], &shard[..]].concat());
+    assert_eq!(first.status.code(), Some(1));
+    // The failed row leaves its metrics missing, not zero.
+    let rows = csv_rows(&work.path().join("runs-1.csv"));
+    let failed = rows.iter().find(|r| r["status"] == "failed").unwrap();
+    assert_eq!(failed["test_accuracy"], "NaN", "{failed:?}");
+    assert_eq!(failed["train_loss"], "NaN", "{failed:?}");
+    // A retry that fails again appends a second failed row: two rows of one run_id.
+    no_gpu(&[&["sweep", "e.toml", "--retry-failed"], &shard[..]].concat());
+    assert_eq!(csv_rows(&work.path().join("runs-1.csv")).len(), 3);
+    let merged = work.harness(&["merge", "runs-1.csv", "-o", "runs.csv"]);
+    merged.expect_code(0);
+    let report = work.harness(&["report", "runs.csv"]);
+    report
+        .expect_code(0)
+        .expect_stdout(&["1 diverged or failed runs left out", "1 earlier attempts"]);
+    let dry = work.harness(&[
+        "sweep",
+        "e.toml",
+        "--dry-run",
+        "--set",
+        "output.runs=runs.csv",
+    ]);
+    // Failed is done until --retry-failed; the run counts once.
+    dry.expect_code(0)
+        .expect_stdout(&["tiny_wgpu  failed", "2 points, 0 to run, 2 done"]);
+}
+
+#[test]
+fn absurd_inputs_are_refused_up_front_with_a_reason() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    for (set, needles) in [
+        (
+            "model.hidden=[100000000]",
+            &["needs about", "GiB", "available"][..],
+        ),
+        (
+            "seed=18446744073709551615",
+            &["out of range", "9223372036854775807"][..],
+        ),
+        ("seed=-1", &["a seed is a whole number from 0"][..]),
+        (
+            "train.batch_size=100000000",
+            &["batch_size = 100000000 is more than the 500 training images"][..],
+        ),
+        ("name=\"16\"", &["would read as a number", "run_16"][..]),
+        ("data.validation=60000", &["leaves no training images"][..]),
+    ] {
+        let run = work.harness(&["run", &config, "--set", set]);
+        run.expect_code(2).expect_stderr(needles);
+        assert!(!work.path().join("results/runs.csv").exists(), "{set}");
+    }
+    // A runs file that is a directory is a usage error, not a failure.
+    std::fs::create_dir_all(work.path().join("results/runs.csv")).unwrap();
+    work.harness(&["report", "results/runs.csv"])
+        .expect_code(2)
+        .expect_stderr(&["is a directory"]);
+}
+
+#[test]
+fn a_closed_pipe_ends_harness_quietly() {
+    let work = Workdir::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "sweep",
+            repo().join("experiments/ci.toml").to_str().unwrap(),
+            "--dry-run",
+        ])
+        .current_dir(work.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then hang up, as `| head -1` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    std::io::Read::read(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_huge_image_is_refused_before_it_is_decoded() {
+    let work = Workdir::new();
+    // 5000 x 5000 pixels of black with one white square: a small file, 25 megapixels.
+    let mut image = image::GrayImage::new(5000, 5000);
+    for x in 2000..3000 {
+        for y in 2000..3000 {
+            image.put_pixel(x, y, image::Luma([255]));
+        }
+    }
+    image.save(work.path().join("huge.png")).unwrap();
+    let config = tiny_config(&work);
+    work.harness(&["run", &config, "--quiet"]).expect_code(0);
+    let run_id = csv_rows(&work.path().join("results/runs.csv"))[0]["run_id"].clone();
+    work.harness(&["predict", &run_id, "huge.png"])
+        .expect_code(2)
+        .expect_stderr(&["huge.png is 5000x5000 pixels", "16 megapixels"]);
+}
+
+#[test]
+fn every_shipped_experiment_parses() {
+    let work = Workdir::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(repo().join("experiments")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let run = work.harness(&[
+                "sweep",
+                path.to_str().unwrap(),
+                "--dry-run",
+                "--set",
+                "output.runs=none.csv",
+            ]);
+            run.expect_code(0).expect_stdout(&["to run"]);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "{checked} experiments");
+}
