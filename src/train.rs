@@ -500,10 +500,22 @@ impl Batch {
     fn upload(host: HostBatch, loss: Loss, device: &Device) -> Batch {
         let n = host.len();
         let images = Tensor::<2>::from_data(TensorData::new(host.pixels, [n, INPUTS]), device);
-        let targets = match loss {
+        Batch {
+            images,
+            targets: Targets::of(&host.labels, loss, device),
+            labels: host.labels,
+        }
+    }
+}
+
+impl Targets {
+    /// What `loss` compares the outputs of images with these `labels` with.
+    fn of(labels: &[u8], loss: Loss, device: &Device) -> Targets {
+        let n = labels.len();
+        match loss {
             Loss::Mse => {
                 let mut one_hot = vec![0f32; n * OUTPUTS];
-                for (row, &label) in host.labels.iter().enumerate() {
+                for (row, &label) in labels.iter().enumerate() {
                     one_hot[row * OUTPUTS + usize::from(label)] = 1.0;
                 }
                 Targets::OneHot(Tensor::from_data(
@@ -512,14 +524,20 @@ impl Batch {
                 ))
             }
             Loss::CrossEntropy => Targets::Classes(Tensor::from_data(
-                TensorData::new(host.labels.iter().map(|&l| i64::from(l)).collect(), [n]),
+                TensorData::new(labels.iter().map(|&l| i64::from(l)).collect(), [n]),
                 device,
             )),
-        };
-        Batch {
-            images,
-            targets,
-            labels: host.labels,
         }
     }
+}
+
+/// The mean training loss of a batch whose true digits are `labels`, exactly as the training
+/// loop computes it (for tests that check its gradients).
+///
+/// # Shapes
+/// - logits: `[batch, 10]` from [`Mlp::forward`]
+/// - returns: `[1]`
+pub fn batch_loss(model: &Mlp, logits: Tensor<2>, labels: &[u8], kind: Loss) -> Tensor<1> {
+    let targets = Targets::of(labels, kind, &logits.device());
+    loss(model, logits, targets, kind)
 }
