@@ -652,6 +652,28 @@ mod tests {
         assert_eq!(read_epochs(&epochs).unwrap().len(), 2);
     }
 
+    /// The whole runs header, as text: a change here changes the record's format (README.md,
+    /// "Results CSV", documents each column; old files are refused with a way to convert them).
+    #[test]
+    fn the_runs_header_is_the_documented_one() {
+        assert_eq!(
+            header::<RunRow>(),
+            "run_id,attempt,started_at,name,config,rung,seed,backend,device,dataset,shape,\
+             activation,output,init,dropout,loss,optimizer,learning_rate,schedule,warmup_epochs,\
+             step_epochs,step_factor,momentum,weight_decay,batch_size,epochs,metric,keep,patience,\
+             min_delta,augment_shift,augment_rotate,train_size,validation_size,test_size,params,\
+             status,stop_reason,epochs_trained,best_epoch,train_loss,train_accuracy,val_loss,\
+             val_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds,total_seconds,\
+             samples_per_second,error,model_sha256,harness_version,git_commit"
+        );
+        for setting in SETTINGS {
+            assert!(
+                columns::<RunRow>().iter().any(|c| c == setting),
+                "{setting}"
+            );
+        }
+    }
+
     #[test]
     fn only_if_new_skips_a_recorded_run() {
         let dir = tempfile::tempdir().unwrap();

@@ -64,14 +64,19 @@ fn pandas_and_polars_infer_one_type_per_column() {
             data.display()
         ),
     );
-    let odd = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["sweep", "odd.toml", "--set", "output.runs=odd-runs.csv"])
-        .args(["--set", "output.epochs=odd-epochs.csv"])
-        .current_dir(work.path())
+    let args = [
+        "sweep",
+        "odd.toml",
+        "--set",
+        "output.runs=odd-runs.csv",
+        "--set",
+        "output.epochs=odd-epochs.csv",
+    ];
+    let mut command = work.command(&args);
+    command
         .env("VK_ICD_FILENAMES", "/nonexistent.json")
-        .env("VK_DRIVER_FILES", "/nonexistent.json")
-        .output()
-        .unwrap();
+        .env("VK_DRIVER_FILES", "/nonexistent.json");
+    let odd = work.run(&args, command).output;
     let summary = String::from_utf8_lossy(&odd.stdout);
     assert!(summary.contains("1 diverged, 1 failed"), "{summary}");
     // Names a sweep made of digits only ("16") get the base's name in front.

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::{Workdir, csv_rows, repo};
 
@@ -28,13 +28,9 @@ fn tiny_config(work: &Workdir) -> String {
 
 /// `harness ARGS` with `HARNESS_FAILPOINT` set.
 fn harness_failing_at(work: &Workdir, point: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .current_dir(work.path())
-        .env("HARNESS_FAILPOINT", point)
-        .env_remove("RAYON_NUM_THREADS")
-        .output()
-        .unwrap()
+    let mut command = work.command(args);
+    command.env("HARNESS_FAILPOINT", point);
+    work.run(args, command).output
 }
 
 /// Every line of a results file is whole, and the file ends in a newline.
@@ -242,13 +238,11 @@ fn a_failed_row_and_its_retry_merge_and_count_once() {
         "base = \"tiny.toml\"\n[grid]\nbackend = [\"flex\", \"wgpu\"]\n",
     );
     let no_gpu = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_harness"))
-            .args(args)
-            .current_dir(work.path())
+        let mut command = work.command(args);
+        command
             .env("VK_ICD_FILENAMES", "/nonexistent.json")
-            .env("VK_DRIVER_FILES", "/nonexistent.json")
-            .output()
-            .unwrap()
+            .env("VK_DRIVER_FILES", "/nonexistent.json");
+        work.run(args, command).output
     };
     let shard = ["--set", "output.runs=runs-1.csv"];
     let first = no_gpu(&[&["sweep", "e.toml"], &shard[..]].concat());
@@ -314,13 +308,9 @@ fn absurd_inputs_are_refused_up_front_with_a_reason() {
 #[test]
 fn a_closed_pipe_ends_harness_quietly() {
     let work = Workdir::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "sweep",
-            repo().join("experiments/ci.toml").to_str().unwrap(),
-            "--dry-run",
-        ])
-        .current_dir(work.path())
+    let experiment = repo().join("experiments/ci.toml");
+    let mut child = work
+        .command(&["sweep", experiment.to_str().unwrap(), "--dry-run"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

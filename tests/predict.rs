@@ -122,3 +122,65 @@ fn an_unreadable_image_exits_2() {
         .expect_code(2)
         .expect_stderr(&["not_an_image.png"]);
 }
+
+#[test]
+fn every_shipped_config_runs_then_inspects_and_predicts() {
+    let work = Workdir::new();
+    let test = data::load(
+        DatasetName::Mnist,
+        None,
+        data::Limits {
+            test: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .test;
+    save_png(&work.path().join("seven.png"), test.pixels(0), 56, true);
+    let mut configs: Vec<_> = std::fs::read_dir(repo().join("configs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    configs.sort();
+    assert!(configs.len() >= 6, "{configs:?}");
+    for (i, config) in configs.iter().enumerate() {
+        // A short version of each: the same network, a thousand images, one epoch.
+        work.harness(&[
+            "run",
+            config.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "data.train_limit=1000",
+            "--set",
+            "data.validation=500",
+            "--set",
+            "data.test_limit=500",
+            "--set",
+            "train.epochs=1",
+        ])
+        .expect_code(0);
+        let row = &csv_rows(&work.path().join("results/runs.csv"))[i];
+        let run_id = row["run_id"].as_str();
+        let out = format!("inspect-{i}");
+        let inspect = work.harness(&["inspect", run_id, "--image", "seven.png", "-o", &out]);
+        inspect.expect_code(0).expect_stdout(&[
+            "weights_layer1.png",
+            "confusion.png",
+            "wrong.png",
+            "activations_seven.png",
+        ]);
+        let layers = row["shape"].split('-').count() - 1;
+        let last = format!("weights_layer{layers}.png");
+        assert!(
+            work.path().join(&out).join(&last).is_file(),
+            "{}: no {last}",
+            config.display()
+        );
+        let predict = work.harness(&["predict", run_id, "seven.png", "--json"]);
+        predict.expect_code(0);
+        let answer: serde_json::Value =
+            serde_json::from_str(predict.stdout().lines().next().unwrap()).unwrap();
+        assert_eq!(answer["outputs"].as_array().unwrap().len(), 10, "{answer}");
+    }
+}

@@ -52,9 +52,8 @@ fn sigkill_then_rerun_gives_exactly_one_row_per_point() {
     let work = Workdir::new();
     let experiment = experiment(&work, "kill.toml", "", 8);
     let runs_csv = work.path().join("results/runs.csv");
-    let mut sweep = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["sweep", &experiment])
-        .current_dir(work.path())
+    let mut sweep = work
+        .command(&["sweep", &experiment])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -157,18 +156,15 @@ fn three_shards_merge_into_the_whole_sweep() {
 fn slurm_array_variables_pick_the_shard() {
     let work = Workdir::new();
     let experiment = experiment(&work, "slurm.toml", "", 5);
-    let run = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["sweep", &experiment, "--dry-run"])
-        .current_dir(work.path())
+    let args = ["sweep", &experiment, "--dry-run"];
+    let mut command = work.command(&args);
+    command
         .env("SLURM_ARRAY_TASK_ID", "2")
         .env("SLURM_ARRAY_TASK_MIN", "1")
-        .env("SLURM_ARRAY_TASK_MAX", "2")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{stdout}");
-    assert!(stdout.contains("shard 2/2: 2 of 5 points"), "{stdout}");
-    assert!(stdout.contains("2 points, 2 to run"), "{stdout}");
+        .env("SLURM_ARRAY_TASK_MAX", "2");
+    work.run(&args, command)
+        .expect_code(0)
+        .expect_stdout(&["shard 2/2: 2 of 5 points", "2 points, 2 to run"]);
 }
 
 #[test]
@@ -211,13 +207,11 @@ fn a_failing_point_gets_a_failed_row_and_retry_failed_reruns_it() {
     let work = Workdir::new();
     let experiment = experiment(&work, "fail.toml", "backend = [\"flex\", \"wgpu\"]\n", 1);
     let no_gpu = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_harness"))
-            .args(args)
-            .current_dir(work.path())
+        let mut command = work.command(args);
+        command
             .env("VK_ICD_FILENAMES", "/nonexistent.json")
-            .env("VK_DRIVER_FILES", "/nonexistent.json")
-            .output()
-            .unwrap()
+            .env("VK_DRIVER_FILES", "/nonexistent.json");
+        work.run(args, command).output
     };
     let run = no_gpu(&["sweep", &experiment]);
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();

@@ -34,18 +34,35 @@ impl Workdir {
         path
     }
 
-    /// `harness ARGS...` in this folder.
-    pub fn harness(&self, args: &[&str]) -> Run {
+    /// A `harness ARGS...` command in this folder, with the environment scrubbed: the user's
+    /// harness and cubecl variables, and a Slurm array's or a sweep's thread settings (inside
+    /// a Slurm job a sweep would otherwise run one shard), are removed. Every test starts the
+    /// binary through here.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
         command.args(args).current_dir(self.path());
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy();
-            if key.starts_with("HARNESS_") || key.starts_with("CUBECL_") {
+            if key.starts_with("HARNESS_")
+                || key.starts_with("CUBECL_")
+                || key.starts_with("SLURM_")
+                || key == "RAYON_NUM_THREADS"
+            {
                 command.env_remove(key.as_ref());
             }
         }
         // A user mistake must stay one clean line even with backtraces enabled.
         command.env("RUST_BACKTRACE", "1");
+        command
+    }
+
+    /// `harness ARGS...` in this folder, to the end.
+    pub fn harness(&self, args: &[&str]) -> Run {
+        self.run(args, self.command(args))
+    }
+
+    /// Runs a command made by [`Workdir::command`] (with more settings) to the end.
+    pub fn run(&self, args: &[&str], mut command: Command) -> Run {
         let output = command.output().expect("run the harness binary");
         Run {
             args: args.iter().map(|s| s.to_string()).collect(),
