@@ -48,7 +48,7 @@ const MATRIX: [(&str, &str, &str); 5] = [
     ),
     (
         "gpu1024_b1024",
-        "PyTorch CUDA on an H200: 0.087 s/epoch (shared/BURN-0.22.md)",
+        "PyTorch CUDA on an H200: 0.087 s/epoch (a prototype's figure; BENCHMARKS.md)",
         "[model]\nhidden = [1024, 1024]\nactivation = \"relu\"\noutput = \"softmax\"\n\
          [train]\nbatch_size = 1024\nloss = \"cross_entropy\"\noptimizer = \"adam\"\nlearning_rate = 1e-3\n",
     ),

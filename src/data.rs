@@ -38,7 +38,7 @@ const FILES: [&str; 4] = [
 impl DatasetName {
     /// SHA-256 of the decompressed files, in the order of [`FILES`].
     ///
-    /// MNIST: data/mnist/SHA256SUMS (the original files, as verified in shared/data/mnist).
+    /// MNIST: data/mnist/SHA256SUMS, the original files of LeCun, Cortes and Burges.
     /// Fashion-MNIST: the files of Debian's `dataset-fashion-mnist` package, decompressed.
     fn sha256(self) -> [&'static str; 4] {
         match self {

@@ -408,7 +408,7 @@ fn loss(model: &Mlp, logits: Tensor<2>, targets: Targets, kind: Loss) -> Tensor<
         (Loss::CrossEntropy, Targets::Classes(classes)) => CrossEntropyLossConfig::new()
             .init(&logits.device())
             .forward(logits, classes),
-        _ => unreachable!("Batch::gather builds the targets the loss needs"),
+        _ => unreachable!("Targets::of builds the targets the loss needs"),
     }
 }
 
