@@ -14,6 +14,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod fused;
+pub mod html;
 pub mod inspect;
 pub mod loader;
 pub mod merge;

@@ -203,7 +203,15 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             runs,
             group_by,
             output,
+            html,
+            epochs,
+            models,
+            pictures,
         } => {
+            if html {
+                harness::html::report(&runs, epochs, models, output, pictures)?;
+                return Ok(exit::OK);
+            }
             let table = report::markdown(&runs, &group_by)?;
             match output {
                 Some(path) => {
