@@ -22,13 +22,14 @@ use common::Workdir;
 use harness::results::{self, EpochRow, RunRow, Status};
 use serde_json::{Value, json};
 
-/// One browser at a time: the timing test must not share two cores with another browser.
+/// One test at a time: the timing test must not share two cores with the other's sweep or
+/// browser.
 static BROWSER: Mutex<()> = Mutex::new(());
 
-/// The first of `names` that exists as a file, or is found on PATH.
+/// The program that `variable` names (if it is a file), else the first of `names` on PATH.
 fn find_program(variable: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(variable) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|path| path.is_file());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     names.iter().find_map(|name| {
@@ -361,6 +362,7 @@ fn the_report_of_a_real_sweep_works_in_chromium() {
     let Some((chromium, chromedriver)) = programs_or_skip("the_report_of_a_real_sweep") else {
         return;
     };
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let work = Workdir::new();
     let data = common::repo().join("data/mnist");
     work.write(
@@ -384,7 +386,6 @@ fn the_report_of_a_real_sweep_works_in_chromium() {
     let runs = common::csv_rows(&work.path().join("results/runs.csv"));
     let relu = runs.iter().filter(|r| r["activation"] == "relu").count();
 
-    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let browser = Browser::start(&chromium, &chromedriver);
     browser.open(&page);
     let url = browser.script("return location.href;");
@@ -547,6 +548,7 @@ fn a_thousand_runs_open_and_sort_in_under_a_second() {
     let Some((chromium, chromedriver)) = programs_or_skip("a_thousand_runs") else {
         return;
     };
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let work = Workdir::new();
     let activations = ["sigmoid", "relu", "tanh", "leaky_relu", "gelu"];
     let shapes = [
@@ -628,7 +630,6 @@ fn a_thousand_runs_open_and_sort_in_under_a_second() {
     println!("1,000-run page: {bytes} bytes");
     assert!(bytes < 5_000_000, "{bytes} bytes");
 
-    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let browser = Browser::start(&chromium, &chromedriver);
     browser.open(&page);
     let load = browser.script(
