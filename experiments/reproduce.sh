@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates results/reproduction/: the runs of experiments/reproduce.toml, their charts, the
-# first-layer weight pictures of the faithful network, and REPORT.md with every claim's number.
+# first-layer weight pictures of the faithful network, report.html (the runs in a browser) and
+# REPORT.md with every claim's number.
 #
 #   experiments/reproduce.sh        # about 3 minutes on 2 cores
 set -euo pipefail
@@ -25,6 +26,8 @@ relu=$(column relu_16x16_adam run_id)
 "$harness" plot "$out/runs.csv" -o "$out/plots" --runs "$faithful,$relu"
 "$harness" inspect "$faithful" --runs "$out/runs.csv" --models "$out/models" -o "$out/inspect" --image 0
 "$harness" report "$out/runs.csv" --group-by name,hidden,activation,optimizer,epochs -o "$out/table.md"
+# The runs in a browser, with the weight pictures of the saved models embedded.
+"$harness" report --html "$out/runs.csv" --models "$out/models" -o "$out/report.html"
 rm -rf "$out/models"   # regenerable; the pictures above are what is kept
 
 stats=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
@@ -64,6 +67,9 @@ One wide hidden layer of ReLU units passes 98%.
 ## All runs
 
 $(cat "$out/table.md")
+
+[report.html](report.html) has every run in a browser (open the file from disk: sort, filter,
+tick two runs to compare them, click a run for its epochs and weight pictures).
 
 ## Sigmoid against ReLU, epoch by epoch
 

@@ -169,13 +169,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Summarise a runs file as a Markdown table, grouped over seeds, best accuracy first.
+    /// Summarise a runs file as a Markdown table, grouped over seeds, best accuracy first; or,
+    /// with --html, as one self-contained HTML page to open in a browser.
     ///
     /// Each run counts once (the latest row that did not fail stands for it). Each group (by
     /// default: every setting but the seed, of which the table shows those that differ) shows
     /// its number of ok runs, the mean and sample standard deviation of the accuracy it is
     /// ranked by (validation when the runs held images out, else test), the mean test
     /// accuracy, the parameter count and the mean run time.
+    ///
+    /// --html writes one file that opens from disk with no network: the runs table (sortable,
+    /// filterable), accuracy charts, parallel coordinates over the settings that vary, learning
+    /// curves of the runs ticked, each run's detail with weight pictures of the best saved
+    /// models, and two runs side by side.
     Report {
         /// The runs file.
         #[arg(default_value = "results/runs.csv")]
@@ -184,9 +190,24 @@ pub enum Command {
         /// but the seed).
         #[arg(long, value_delimiter = ',')]
         group_by: Vec<String>,
-        /// Write the table to this file instead of printing it.
+        /// Write the table (or the page) to this file instead of printing it (--html: default
+        /// report.html beside the runs file).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Write an HTML page instead of the Markdown table.
+        #[arg(long)]
+        html: bool,
+        /// The epochs file, for learning curves (--html; default: epochs.csv beside the runs
+        /// file).
+        #[arg(long, requires = "html")]
+        epochs: Option<PathBuf>,
+        /// The folder of saved models, for weight pictures (--html; default: models/ beside the
+        /// runs file).
+        #[arg(long, requires = "html")]
+        models: Option<PathBuf>,
+        /// Embed weight pictures of at most N runs, the best by accuracy (--html).
+        #[arg(long, value_name = "N", default_value_t = crate::html::DEFAULT_PICTURES, requires = "html")]
+        pictures: usize,
     },
     /// Measure training speed on a fixed matrix of configs (see BENCHMARKS.md).
     ///

@@ -5,16 +5,17 @@
 //! - `weights_layer1.png`: the video's picture, one 28x28 tile per first-layer neuron with its
 //!   784 weights, green for positive and red for negative, brightness by magnitude on each tile's
 //!   own scale (the tile's largest |weight| is full brightness, so weak neurons stay visible), the
-//!   bias written under each tile;
+//!   bias written under each tile, and a colour key;
 //! - `weights_layer<k>.png` for deeper layers: the weight matrix as a heatmap, one row per
-//!   neuron of the layer, one column per input, in the same colours;
+//!   neuron of the layer, one column per input, in the same colours, with a title, axes and a
+//!   colour key;
 //! - `confusion.csv` and `confusion.png`: true digit against predicted digit on the test set,
 //!   and `per_class.csv` with each digit's accuracy;
 //! - `wrong.png`: the test images the network got wrong with the most confidence, each with its
 //!   true and predicted digit;
 //! - with an image (a test index or a file), `activations_<image>.png`: the digit, then each
-//!   layer's activations as a row of cells lit by value, then the ten outputs with the chosen
-//!   digit framed: the video's lit-up neurons.
+//!   layer's activations as rows of cells lit by value (40 to a row), then the ten outputs with
+//!   the chosen digit framed: the video's lit-up neurons. The picture is as wide as its title.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,7 @@ use plotters::prelude::*;
 use crate::choice::Choice;
 use crate::data::{self, DatasetName};
 use crate::error::user_error;
+use crate::plot::FONT_FAMILY;
 use crate::results::RunRow;
 use crate::saved::Loaded;
 
@@ -35,6 +37,10 @@ pub const TILE_SCALE: u32 = 4;
 pub const TILE_MARGIN: u32 = 8;
 /// Height of the text line under each tile (the bias).
 pub const TILE_LABEL: u32 = 20;
+/// Height of the colour key under the tiles.
+pub const TILE_KEY: u32 = 56;
+/// The narrowest first-layer picture, so that the colour key's text fits.
+const TILES_MIN_WIDTH: u32 = 372;
 
 /// `harness inspect`: writes the pictures (and, for an image, its activations) into `out`
 /// (default `results/inspect/<run_id>`) and prints each file written.
@@ -69,14 +75,59 @@ pub fn inspect(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
         };
         let path = out.join(format!("weights_layer{}.png", index + 1));
         if index == 0 {
-            weight_tiles(&values, &bias, outputs, &path)?;
+            weight_tiles(&values, &bias, outputs, outputs, &path)?;
         } else {
-            weight_heatmap(&values, inputs, outputs, &path)?;
+            weight_heatmap(&values, inputs, outputs, index + 1, &path)?;
         }
         written.push(path);
     }
-    written.extend(confusion(loaded, out)?);
+    let test = test_set(&loaded.row)?;
+    written.extend(confusion(loaded, &test, out)?);
     Ok(written)
+}
+
+/// The pictures of a model that a report shows, written into `out`: the first layer's tiles
+/// (at most `max_tiles` of its neurons), the confusion matrix and the most confidently wrong
+/// test images. `test` is the run's test set ([`test_set`]), loaded once for many models.
+pub fn summary_pictures(
+    loaded: &Loaded,
+    test: &data::Split,
+    max_tiles: usize,
+    out: &Path,
+) -> Result<SummaryPictures> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create folder {}", out.display()))?;
+    crate::plot::register_font();
+    let layer = &loaded.model.layers[0];
+    let weights = layer.weight.val(); // [784, neurons]
+    let [_, neurons] = weights.dims();
+    let values = floats(weights)?;
+    let bias = match &layer.bias {
+        Some(bias) => floats(bias.val())?,
+        None => vec![0.0; neurons],
+    };
+    let tiles = out.join("weights_layer1.png");
+    weight_tiles(&values, &bias, neurons, neurons.min(max_tiles), &tiles)?;
+    let [_, _, confusion, wrong] = confusion(loaded, test, out)?
+        .try_into()
+        .expect("confusion writes four files");
+    Ok(SummaryPictures {
+        tiles,
+        confusion,
+        wrong,
+    })
+}
+
+/// The files [`summary_pictures`] wrote.
+pub struct SummaryPictures {
+    pub tiles: PathBuf,
+    pub confusion: PathBuf,
+    pub wrong: PathBuf,
+}
+
+/// The test set of the dataset a run was trained on.
+pub fn test_set(row: &RunRow) -> Result<data::Split> {
+    Ok(data::load(dataset_of(row), None, data::Limits::default())?.test)
 }
 
 /// An image to follow through the network.
@@ -103,7 +154,7 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
     crate::plot::register_font();
     let (pixels, label, name) = match probe {
         Probe::Test(index) => {
-            let test = data::load(dataset_of(&loaded.row), None, data::Limits::default())?.test;
+            let test = test_set(&loaded.row)?;
             if *index >= test.len() {
                 return Err(user_error(format!(
                     "--image {index}: the test set has images 0 to {}",
@@ -121,7 +172,10 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
             let stem = path
                 .file_stem()
                 .map_or("image".into(), |s| s.to_string_lossy().into_owned());
-            (pixels, path.display().to_string(), stem)
+            let file = path
+                .file_name()
+                .map_or(stem.clone(), |s| s.to_string_lossy().into_owned());
+            (pixels, file, stem)
         }
     };
     let input = Tensor::<2>::from_data(TensorData::new(pixels.clone(), [1, 784]), &loaded.device);
@@ -138,15 +192,31 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
     );
 
     let cell = 22;
-    let widest = layers.iter().map(Vec::len).max().unwrap_or(10).max(10) as i32;
-    let width = (20 + widest * cell).max(20 + 28 * 6 + 20) as u32;
-    let height = (60 + 28 * 6 + 20 + layers.len() as i32 * (cell + 24) + 40) as u32;
+    // A wide layer wraps onto several rows of at most ROW_CELLS cells.
+    const ROW_CELLS: usize = 40;
+    let rows_of = |n: usize| n.div_ceil(ROW_CELLS).max(1) as i32;
+    let widest = layers
+        .iter()
+        .map(|l| l.len().min(ROW_CELLS))
+        .max()
+        .unwrap_or(10)
+        .max(10) as i32;
+    let title = format!("{label}: the network answers {chosen}");
+    // Wide enough for the title: a long file name widens the picture rather than being cut.
+    let (title_width, _) = (FONT_FAMILY, 20)
+        .into_font()
+        .box_size(&title)
+        .map_err(crate::plot::drawing)?;
+    let width = (20 + widest * cell)
+        .max(20 + 28 * 6 + 20)
+        .max(title_width as i32 + 20) as u32;
+    let layer_rows: i32 = layers.iter().map(|l| rows_of(l.len())).sum();
+    let height = (60 + 28 * 6 + 20 + layers.len() as i32 * 24 + layer_rows * cell + 40) as u32;
     let path = out.join(format!("activations_{name}.png"));
     {
         let root = BitMapBackend::new(&path, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(crate::plot::drawing)?;
-        let title = format!("{label}: the network answers {chosen}");
-        root.draw(&Text::new(title, (10, 10), ("sans-serif", 20)))
+        root.draw(&Text::new(title, (10, 10), (FONT_FAMILY, 20)))
             .map_err(crate::plot::drawing)?;
         for (i, value) in pixels.iter().enumerate() {
             let level = (255.0 * value.clamp(0.0, 1.0)).round() as u8;
@@ -165,14 +235,15 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
             } else {
                 format!("hidden layer {}", index + 1)
             };
-            root.draw(&Text::new(caption, (20, y), ("sans-serif", 14)))
+            root.draw(&Text::new(caption, (20, y), (FONT_FAMILY, 14)))
                 .map_err(crate::plot::drawing)?;
             let max = values.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
             for (n, value) in values.iter().enumerate() {
                 // Lit by value: sigmoid and softmax outputs are in [0, 1]; others by the layer's max.
                 let lit = if is_output { *value } else { value.abs() / max };
                 let level = (255.0 * lit.clamp(0.0, 1.0)).round() as u8;
-                let corner = (20 + n as i32 * cell, y + 18);
+                let (column, row) = ((n % ROW_CELLS) as i32, (n / ROW_CELLS) as i32);
+                let corner = (20 + column * cell, y + 18 + row * cell);
                 let colour = if *value < 0.0 {
                     RGBColor(level, 0, 0)
                 } else {
@@ -193,7 +264,7 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
                     root.draw(&Text::new(
                         n.to_string(),
                         (corner.0 + 6, corner.1 + cell),
-                        ("sans-serif", 13),
+                        (FONT_FAMILY, 13),
                     ))
                     .map_err(crate::plot::drawing)?;
                     if n == chosen {
@@ -208,7 +279,7 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
                     }
                 }
             }
-            y += cell + 24;
+            y += rows_of(values.len()) * cell + 24;
         }
         root.present().map_err(crate::plot::drawing)?;
     }
@@ -248,19 +319,26 @@ pub fn tiles_size(neurons: usize) -> (u32, u32, u32) {
     let rows = (neurons as u32).div_ceil(columns);
     let tile = 28 * TILE_SCALE;
     (
-        columns * (tile + TILE_MARGIN) + TILE_MARGIN,
-        rows * (tile + TILE_MARGIN + TILE_LABEL) + TILE_MARGIN,
+        (columns * (tile + TILE_MARGIN) + TILE_MARGIN).max(TILES_MIN_WIDTH),
+        rows * (tile + TILE_MARGIN + TILE_LABEL) + TILE_MARGIN + TILE_KEY,
         columns,
     )
 }
 
-/// One 28x28 tile per neuron of the first layer (`values` is `[784, neurons]`, row-major).
-fn weight_tiles(values: &[f32], bias: &[f32], neurons: usize, path: &Path) -> Result<()> {
-    let (width, height, columns) = tiles_size(neurons);
+/// One 28x28 tile for each of the first `shown` neurons of the first layer (`values` is
+/// `[784, neurons]`, row-major), and the colour key under them.
+fn weight_tiles(
+    values: &[f32],
+    bias: &[f32],
+    neurons: usize,
+    shown: usize,
+    path: &Path,
+) -> Result<()> {
+    let (width, height, columns) = tiles_size(shown);
     let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(crate::plot::drawing)?;
     let tile = 28 * TILE_SCALE;
-    for neuron in 0..neurons {
+    for neuron in 0..shown {
         let (column, row) = (neuron as u32 % columns, neuron as u32 / columns);
         let x0 = (TILE_MARGIN + column * (tile + TILE_MARGIN)) as i32;
         let y0 = (TILE_MARGIN + row * (tile + TILE_MARGIN + TILE_LABEL)) as i32;
@@ -282,42 +360,126 @@ fn weight_tiles(values: &[f32], bias: &[f32], neurons: usize, path: &Path) -> Re
         root.draw(&Text::new(
             label,
             (x0, y0 + tile as i32 + 3),
-            ("sans-serif", 14),
+            (FONT_FAMILY, 14),
         ))
         .map_err(crate::plot::drawing)?;
     }
+    let what = if shown < neurons {
+        format!("weights of the first {shown} of {neurons} neurons, each tile on its own scale")
+    } else {
+        "weights, each tile on its own scale".to_string()
+    };
+    let top = (height - TILE_KEY) as i32;
+    colour_key(&root, (TILE_MARGIN as i32, top), &what, ("-max", "+max"))?;
     root.present().map_err(crate::plot::drawing)?;
     Ok(())
 }
 
-/// A weight matrix `[inputs, outputs]` as cells: one row per neuron, one column per input.
-fn weight_heatmap(values: &[f32], inputs: usize, outputs: usize, path: &Path) -> Result<()> {
-    let cell = (600 / inputs.max(outputs)).clamp(2, 24) as i32;
-    let (width, height) = (
-        inputs as i32 * cell + 2 * TILE_MARGIN as i32,
-        outputs as i32 * cell + 2 * TILE_MARGIN as i32,
-    );
-    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let root = BitMapBackend::new(path, (width as u32, height as u32)).into_drawing_area();
-    root.fill(&WHITE).map_err(crate::plot::drawing)?;
-    let m = TILE_MARGIN as i32;
-    for input in 0..inputs {
-        for output in 0..outputs {
-            let corner = (m + input as i32 * cell, m + output as i32 * cell);
-            let rect = Rectangle::new(
-                [corner, (corner.0 + cell, corner.1 + cell)],
-                colour(values[input * outputs + output], max).filled(),
-            );
-            root.draw(&rect).map_err(crate::plot::drawing)?;
-        }
+/// A horizontal colour key, red through black to green, with a caption above it and its two
+/// ends named under it; `corner` is its top left. Takes [`TILE_KEY`] pixels of height.
+fn colour_key<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    corner: (i32, i32),
+    caption: &str,
+    ends: (&str, &str),
+) -> Result<()> {
+    let (x0, y0) = corner;
+    let (bar_width, bar_top) = (240, y0 + 20);
+    root.draw(&Text::new(
+        caption.to_string(),
+        (x0, y0 + 2),
+        (FONT_FAMILY, 13),
+    ))
+    .map_err(crate::plot::drawing)?;
+    for step in 0..bar_width {
+        let value = 2.0 * (step as f32 + 0.5) / bar_width as f32 - 1.0;
+        root.draw(&Rectangle::new(
+            [(x0 + step, bar_top), (x0 + step + 1, bar_top + 12)],
+            colour(value, 1.0).filled(),
+        ))
+        .map_err(crate::plot::drawing)?;
     }
+    let labels = [
+        (ends.0, x0),
+        ("0", x0 + bar_width / 2 - 3),
+        (ends.1, x0 + bar_width - 30),
+    ];
+    for (text, x) in labels {
+        root.draw(&Text::new(
+            text.to_string(),
+            (x, bar_top + 15),
+            (FONT_FAMILY, 12),
+        ))
+        .map_err(crate::plot::drawing)?;
+    }
+    Ok(())
+}
+
+/// A weight matrix `[inputs, outputs]` of layer `layer` as a heatmap: one row per neuron, one
+/// column per input, with a title, axes and a colour key on the matrix's own scale.
+fn weight_heatmap(
+    values: &[f32],
+    inputs: usize,
+    outputs: usize,
+    layer: usize,
+    path: &Path,
+) -> Result<()> {
+    // Cells as square as the matrix allows, in a plot between 240x120 and 720x480 pixels:
+    // a wide layer becomes narrow columns, not a 1-pixel strip.
+    let plot_width = (inputs as u32 * 24).clamp(240, 720);
+    let plot_height = (outputs as u32 * 24).clamp(120, 480);
+    let (width, height) = (plot_width + 70 + 20, plot_height + 50 + 60 + TILE_KEY);
+    let max = values
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(crate::plot::drawing)?;
+    let (main, key) = root.split_vertically(height - TILE_KEY);
+    let title = format!("Layer {layer} weights: {outputs} neurons x {inputs} inputs");
+    let mut chart = ChartBuilder::on(&main)
+        .caption(&title, (FONT_FAMILY, 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..inputs as f64, 0.0..outputs as f64)
+        .map_err(crate::plot::drawing)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(inputs.clamp(2, 9))
+        .y_labels(outputs.clamp(2, 9))
+        .x_label_formatter(&|x| format!("{}", x.floor()))
+        .y_label_formatter(&|y| format!("{}", y.floor()))
+        .x_desc(format!("input (neuron of layer {})", layer - 1))
+        .y_desc(format!("neuron of layer {layer}"))
+        .label_style((FONT_FAMILY, 12))
+        .axis_desc_style((FONT_FAMILY, 13))
+        .draw()
+        .map_err(crate::plot::drawing)?;
+    chart
+        .draw_series((0..inputs).flat_map(|input| {
+            (0..outputs).map(move |output| {
+                let (x, y) = (input as f64, output as f64);
+                Rectangle::new(
+                    [(x, y), (x + 1.0, y + 1.0)],
+                    colour(values[input * outputs + output], max).filled(),
+                )
+            })
+        }))
+        .map_err(crate::plot::drawing)?;
+    colour_key(
+        &key,
+        (70, 4),
+        "weight",
+        (&format!("{:+.2}", -max), &format!("{max:+.2}")),
+    )?;
     root.present().map_err(crate::plot::drawing)?;
     Ok(())
 }
 
 /// The confusion matrix on the test set: CSV, per-class accuracy and a picture.
-fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
-    let test = data::load(dataset_of(&loaded.row), None, data::Limits::default())?.test;
+fn confusion(loaded: &Loaded, test: &data::Split, out: &Path) -> Result<Vec<PathBuf>> {
     let mut counts = [[0usize; 10]; 10];
     // (confidence, index, true, predicted) of every wrong answer.
     let mut wrong: Vec<(f32, usize, u8, usize)> = Vec::new();
@@ -371,7 +533,7 @@ fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
     root.draw(&Text::new(
         "true digit (rows) against predicted digit (columns)",
         (10, 8),
-        ("sans-serif", 16),
+        (FONT_FAMILY, 16),
     ))
     .map_err(crate::plot::drawing)?;
     for (t, row) in counts.iter().enumerate() {
@@ -393,20 +555,20 @@ fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
             root.draw(&Text::new(
                 count.to_string(),
                 (corner.0 + 4, corner.1 + 16),
-                ("sans-serif", 13),
+                (FONT_FAMILY, 13),
             ))
             .map_err(crate::plot::drawing)?;
         }
         root.draw(&Text::new(
             t.to_string(),
             (40, 60 + t as i32 * cell + 16),
-            ("sans-serif", 16),
+            (FONT_FAMILY, 16),
         ))
         .map_err(crate::plot::drawing)?;
         root.draw(&Text::new(
             t.to_string(),
             (60 + t as i32 * cell + 18, 38),
-            ("sans-serif", 16),
+            (FONT_FAMILY, 16),
         ))
         .map_err(crate::plot::drawing)?;
     }
@@ -414,7 +576,7 @@ fn confusion(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
     drop(root);
     wrong.sort_by(|a, b| b.0.total_cmp(&a.0));
     let sheet = out.join("wrong.png");
-    contact_sheet(&test, &wrong[..wrong.len().min(24)], &sheet)?;
+    contact_sheet(test, &wrong[..wrong.len().min(24)], &sheet)?;
     Ok(vec![csv_path, per_class_path, png, sheet])
 }
 
@@ -433,7 +595,7 @@ fn contact_sheet(test: &data::Split, wrong: &[(f32, usize, u8, usize)], path: &P
     .into_drawing_area();
     root.fill(&WHITE).map_err(crate::plot::drawing)?;
     let title = "the most confidently wrong test images: true -> predicted (confidence)";
-    root.draw(&Text::new(title, (10, 8), ("sans-serif", 15)))
+    root.draw(&Text::new(title, (10, 8), (FONT_FAMILY, 15)))
         .map_err(crate::plot::drawing)?;
     for (k, &(confidence, index, truth, guess)) in wrong.iter().enumerate() {
         let x0 = 10 + (k % columns) as i32 * cell_w;
@@ -450,7 +612,7 @@ fn contact_sheet(test: &data::Split, wrong: &[(f32, usize, u8, usize)], path: &P
         root.draw(&Text::new(
             label,
             (x0, y0 + 28 * scale + 4),
-            ("sans-serif", 13),
+            (FONT_FAMILY, 13),
         ))
         .map_err(crate::plot::drawing)?;
     }

@@ -31,5 +31,6 @@ pub mod plot;
 pub mod saved;
 pub mod inspect;
 pub mod predict;
+pub mod html;
 pub mod bench;
 pub mod cli;

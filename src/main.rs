@@ -12,7 +12,7 @@ use harness::config::{self, Override};
 use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message};
 use harness::experiment::Experiment;
 use harness::run::{self, Progress};
-use harness::{bench, check, inspect, merge, plot, predict, report, saved, sweep};
+use harness::{bench, check, html, inspect, merge, plot, predict, report, saved, sweep};
 
 /// Training small networks makes dozens of short-lived tensor allocations per step; mimalloc
 /// serves them faster than glibc's allocator (BENCHMARKS.md, "Levers measured").
@@ -140,7 +140,17 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             runs,
             group_by,
             output,
-        } => report::command(&runs, &group_by, output.as_deref()),
+            html,
+            epochs,
+            models,
+            pictures,
+        } => {
+            if html {
+                html::report(&runs, epochs, models, output, pictures)?;
+                return Ok(exit::OK);
+            }
+            report::command(&runs, &group_by, output.as_deref())
+        }
         Command::Bench {
             configs,
             backends,

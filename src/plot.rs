@@ -2,12 +2,15 @@
 //!
 //! Reads runs.csv (and epochs.csv for learning curves) and nothing else: plotting knows nothing
 //! of training. Three charts, each written as `<name>.svg` and `<name>.png`:
-//! - `accuracy_vs_params`: test accuracy against parameter count (log axis), one series per
-//!   activation, each point labelled with its hidden widths;
+//! - `accuracy_vs_params`: test accuracy against parameter count, one series per activation,
+//!   points labelled with their hidden widths where the label fits (the rest in the legend);
 //! - `learning_curves`: test accuracy after each epoch for chosen runs;
 //! - `accuracy_vs_seconds`: test accuracy against training seconds, one series per activation.
 //!
-//! Text uses DejaVu Sans, shipped in assets/fonts/, so PNGs render the same on every machine.
+//! An activation has one colour in every chart ([`activation_colour`]); an x axis is
+//! logarithmic when its values span a decade or more ([`log_axis`]). Text uses DejaVu Sans,
+//! shipped in assets/fonts/ and named in the SVGs, so PNGs render the same on every machine
+//! and SVGs wherever DejaVu Sans is installed.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -24,6 +27,9 @@ use crate::results::{self, EpochRow, RunRow, Status};
 
 /// The charts' font, registered once per process.
 static FONT: Once = Once::new();
+/// The family every chart asks for: DejaVu Sans (the shipped file, for PNGs), which SVG
+/// viewers find by this name, with their sans-serif as the fallback.
+pub const FONT_FAMILY: &str = "DejaVu Sans, sans-serif";
 const FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
 /// Which runs the learning curves show.
@@ -141,11 +147,14 @@ pub fn command(
     Ok(exit::OK)
 }
 
-/// Makes the shipped DejaVu Sans the charts' "sans-serif" (once per process).
+/// Registers the shipped DejaVu Sans as [`FONT_FAMILY`] (once per process).
 pub(crate) fn register_font() {
     FONT.call_once(|| {
-        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES)
-            .unwrap_or_else(|_| panic!("assets/fonts/DejaVuSans.ttf is a valid font"));
+        // Also as "sans-serif", plotters' default family, for any text not given a family.
+        for family in [FONT_FAMILY, "sans-serif"] {
+            plotters::style::register_font(family, FontStyle::Normal, FONT_BYTES)
+                .unwrap_or_else(|_| panic!("assets/fonts/DejaVuSans.ttf is a valid font"));
+        }
     });
 }
 
@@ -193,7 +202,118 @@ enum Axis {
     Seconds,
 }
 
-/// Test accuracy against parameters (log) or training seconds, one series per activation.
+/// The colour of each activation's series, the same in every chart (and in the HTML report):
+/// Okabe and Ito's colour-blind-safe palette. `none` is a network without a hidden layer.
+pub const ACTIVATION_COLOURS: [(&str, (u8, u8, u8)); 7] = [
+    ("sigmoid", (0, 114, 178)),
+    ("relu", (213, 94, 0)),
+    ("tanh", (0, 158, 115)),
+    ("leaky_relu", (230, 159, 0)),
+    ("gelu", (204, 121, 167)),
+    ("identity", (86, 180, 233)),
+    ("none", (68, 68, 68)),
+];
+
+/// Colours for any other activation label (one name per layer): picked by a hash of the label,
+/// so a label keeps its colour whatever else a chart shows.
+pub const OTHER_COLOURS: [(u8, u8, u8); 6] = [
+    (136, 34, 85),
+    (68, 170, 153),
+    (153, 153, 51),
+    (17, 119, 51),
+    (170, 68, 153),
+    (102, 17, 0),
+];
+
+/// The colour of an activation label's series (see [`ACTIVATION_COLOURS`]).
+pub fn activation_colour(label: &str) -> (u8, u8, u8) {
+    ACTIVATION_COLOURS
+        .iter()
+        .find(|(name, _)| *name == label)
+        .map(|(_, rgb)| *rgb)
+        .unwrap_or_else(|| {
+            // FNV-1a: stable across runs and platforms, unlike std's hasher.
+            let hash = label.bytes().fold(0x811c_9dc5u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            });
+            OTHER_COLOURS[hash as usize % OTHER_COLOURS.len()]
+        })
+}
+
+/// A run's hidden widths as a label (`16x16`), or `None` without hidden layers.
+fn hidden_label(run: &RunRow) -> Option<String> {
+    match MlpConfig::parse_shape(&run.shape) {
+        Ok(widths) if widths.is_empty() => None,
+        Ok(widths) => Some(
+            widths
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("x"),
+        ),
+        Err(_) => Some(run.shape.clone()),
+    }
+}
+
+/// A run's series: its activation, or `none` when it has no hidden layer.
+fn series_of(run: &RunRow) -> &str {
+    if hidden_label(run).is_none() {
+        "none"
+    } else {
+        run.activation.as_str()
+    }
+}
+
+/// The legend text of a series.
+fn series_label(series: &str) -> String {
+    match series {
+        "none" => "none (no hidden layer)".to_string(),
+        "" => "(no activation named)".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn rgb((r, g, b): (u8, u8, u8)) -> RGBColor {
+    RGBColor(r, g, b)
+}
+
+/// Whether values that span this range read better on a log axis: all positive and the largest
+/// at least 10 times the smallest (a decade or more).
+pub fn log_axis(values: impl IntoIterator<Item = f64>) -> bool {
+    let (lo, hi) = values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    lo > 0.0 && hi >= 10.0 * lo
+}
+
+/// The largest font size up to `largest` at which `text` fits in `width` pixels.
+fn fitting_size<DB: DrawingBackend>(area: &Area<DB>, text: &str, largest: u32, width: u32) -> u32 {
+    (8..=largest)
+        .rev()
+        .find(|&size| {
+            area.estimate_text_size(text, &(FONT_FAMILY, size).into_text_style(area))
+                .is_ok_and(|(w, _)| w <= width)
+        })
+        .unwrap_or(8)
+}
+
+/// A number on an axis: thousands separated, decimals only where they say something.
+fn axis_number(x: f64) -> String {
+    let magnitude = x.abs();
+    if magnitude >= 100.0 {
+        crate::text::thousands(x.round() as usize)
+    } else if magnitude >= 10.0 || x == x.round() {
+        format!("{x:.0}")
+    } else if magnitude >= 1.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// Test accuracy against parameters or training seconds, one series per activation; a log x
+/// axis when the values span a decade or more.
 fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> Result<()> {
     area.fill(&WHITE).map_err(drawing)?;
     let x = |run: &RunRow| match axis {
@@ -205,98 +325,260 @@ fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> R
         .iter()
         .map(x)
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let mut series: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
-    for run in runs {
-        series.entry(run.activation.as_str()).or_default().push(run);
-    }
+    let log = log_axis(runs.iter().map(x));
+    let (title, quantity) = match axis {
+        Axis::Params => (
+            "Test accuracy against parameter count",
+            "parameters (weights and biases",
+        ),
+        Axis::Seconds => (
+            "Test accuracy against training time",
+            "training time (seconds",
+        ),
+    };
+    let x_desc = format!("{quantity}{})", if log { ", log scale" } else { "" });
+    let (width, _) = area.dim_in_pixel();
+    let caption = fitting_size(&area, title, 26, width.saturating_sub(40));
     let mut builder = ChartBuilder::on(&area);
     builder
+        .caption(title, (FONT_FAMILY, caption))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70);
-    let label_style = ("sans-serif", 18);
-    match axis {
-        Axis::Params => {
-            let mut chart = builder
-                .caption("Test accuracy against parameter count", ("sans-serif", 26))
-                .build_cartesian_2d((x_min / 1.5..x_max * 1.5).log_scale(), y_range)
-                .map_err(drawing)?;
-            chart
-                .configure_mesh()
-                .x_label_formatter(&|x| crate::text::thousands(x.round() as usize))
-                .x_desc("parameters (weights and biases, log scale)")
-                .y_desc("test accuracy (fraction)")
-                .axis_desc_style(label_style)
-                .draw()
-                .map_err(drawing)?;
-            draw_series(&mut chart, &series, x, true)?;
-        }
-        Axis::Seconds => {
-            let pad = (x_max - x_min).max(1.0) * 0.08;
-            let mut chart = builder
-                .caption("Test accuracy against training time", ("sans-serif", 26))
-                .build_cartesian_2d((x_min - pad).max(0.0)..x_max + pad, y_range)
-                .map_err(drawing)?;
-            chart
-                .configure_mesh()
-                .x_label_formatter(&|x| format!("{x:.1}"))
-                .x_desc("training time (seconds)")
-                .y_desc("test accuracy (fraction)")
-                .axis_desc_style(label_style)
-                .draw()
-                .map_err(drawing)?;
-            draw_series(&mut chart, &series, x, false)?;
-        }
+    let formatter = |x: &f64| axis_number(*x);
+    let points = Points {
+        runs,
+        x: &x,
+        labels: matches!(axis, Axis::Params),
+    };
+    if log {
+        let mut chart = builder
+            .build_cartesian_2d((x_min / 1.5..x_max * 1.5).log_scale(), y_range)
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&formatter)
+            .x_desc(x_desc)
+            .y_desc("test accuracy (fraction)")
+            .label_style((FONT_FAMILY, 12))
+            .axis_desc_style((FONT_FAMILY, 18))
+            .draw()
+            .map_err(drawing)?;
+        points.draw(&area, &mut chart)
+    } else {
+        let pad = ((x_max - x_min) * 0.08).max(x_max.abs() * 0.05).max(1e-3);
+        let mut chart = builder
+            .build_cartesian_2d((x_min - pad).max(0.0)..x_max + pad, y_range)
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&formatter)
+            .x_desc(x_desc)
+            .y_desc("test accuracy (fraction)")
+            .label_style((FONT_FAMILY, 12))
+            .axis_desc_style((FONT_FAMILY, 18))
+            .draw()
+            .map_err(drawing)?;
+        points.draw(&area, &mut chart)
     }
-    Ok(())
 }
 
-fn draw_series<'a, DB, X>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
-    series: &BTreeMap<&str, Vec<&RunRow>>,
-    x: impl Fn(&RunRow) -> f64,
-    label_points: bool,
-) -> Result<()>
-where
-    DB: DrawingBackend + 'a,
-    X: Ranged<ValueType = f64>,
-{
-    for (index, (activation, runs)) in series.iter().enumerate() {
-        let color = Palette99::pick(index).to_rgba();
-        chart
-            .draw_series(
-                runs.iter()
-                    .map(|run| Circle::new((x(run), run.test_accuracy), 5, color.filled())),
-            )
-            .map_err(drawing)?
-            .label(activation.to_string())
-            .legend(move |(px, py)| Circle::new((px + 10, py), 5, color.filled()));
-        if label_points {
+/// The runs of a scatter chart, drawn one series per activation.
+struct Points<'r, F: Fn(&RunRow) -> f64> {
+    runs: &'r [RunRow],
+    x: &'r F,
+    /// Label points with their hidden widths (where the labels fit).
+    labels: bool,
+}
+
+/// Marker radius of a scatter point, in pixels.
+const MARKER: i32 = 5;
+
+impl<F: Fn(&RunRow) -> f64> Points<'_, F> {
+    fn draw<'a, DB, X>(
+        &self,
+        area: &Area<DB>,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    ) -> Result<()>
+    where
+        DB: DrawingBackend + 'a,
+        X: Ranged<ValueType = f64>,
+    {
+        let mut series: BTreeMap<&str, Vec<&RunRow>> = BTreeMap::new();
+        for run in self.runs {
+            series.entry(series_of(run)).or_default().push(run);
+        }
+        for (name, runs) in &series {
+            let colour = rgb(activation_colour(name));
             chart
                 .draw_series(runs.iter().map(|run| {
-                    let hidden = MlpConfig::parse_shape(&run.shape).map_or_else(
-                        |_| run.shape.clone(),
-                        |widths| {
-                            if widths.is_empty() {
-                                "none".to_string()
-                            } else {
-                                widths
-                                    .iter()
-                                    .map(usize::to_string)
-                                    .collect::<Vec<_>>()
-                                    .join("x")
-                            }
-                        },
-                    );
-                    Text::new(hidden, (x(run), run.test_accuracy), ("sans-serif", 13))
+                    Circle::new(
+                        ((self.x)(run), run.test_accuracy),
+                        MARKER,
+                        colour.mix(0.85).filled(),
+                    )
                 }))
-                .map_err(drawing)?;
+                .map_err(drawing)?
+                .label(series_label(name))
+                .legend(move |(px, py)| Circle::new((px + 10, py), MARKER, colour.filled()));
         }
+        if self.labels {
+            let unplaced = self.draw_labels(area, chart)?;
+            if !unplaced.is_empty() {
+                // Labels that found no free spot are named in the legend instead.
+                chart
+                    .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                    .map_err(drawing)?
+                    .label(format!("unlabelled: {}", unplaced.join(", ")))
+                    .legend(|(px, py)| EmptyElement::at((px, py)));
+            }
+        }
+        legend(chart, 16)
     }
-    legend(chart, 16)
+
+    /// Writes each point's hidden widths beside it where the text overlaps no other label,
+    /// marker or edge; points at the same place with the same widths share one label. Returns
+    /// the labels that did not fit.
+    fn draw_labels<'a, DB, X>(
+        &self,
+        area: &Area<DB>,
+        chart: &ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    ) -> Result<Vec<String>>
+    where
+        DB: DrawingBackend + 'a,
+        X: Ranged<ValueType = f64>,
+    {
+        let style = (FONT_FAMILY, 13).into_text_style(area);
+        let markers: Vec<(i32, i32)> = self
+            .runs
+            .iter()
+            .map(|run| chart.backend_coord(&((self.x)(run), run.test_accuracy)))
+            .collect();
+        // One label per text and x position (runs of one shape differ only in accuracy: their
+        // markers share a column), beside the topmost marker of the column.
+        let mut labels: Vec<(String, (i32, i32))> = Vec::new();
+        for (run, &at) in self.runs.iter().zip(&markers) {
+            let text = hidden_label(run).unwrap_or_else(|| "no hidden layer".to_string());
+            match labels
+                .iter_mut()
+                .find(|(t, (x, _))| *t == text && (x - at.0).abs() <= 2)
+            {
+                Some(label) => label.1.1 = label.1.1.min(at.1),
+                None => labels.push((text, at)),
+            }
+        }
+        let sizes: Vec<(u32, u32)> = labels
+            .iter()
+            .map(|(text, _)| area.estimate_text_size(text, &style).map_err(drawing))
+            .collect::<Result<_>>()?;
+        let (x_range, y_range) = chart.plotting_area().get_pixel_range();
+        let bounds = (x_range.start, y_range.start, x_range.end, y_range.end);
+        let anchors: Vec<(i32, i32)> = labels.iter().map(|(_, at)| *at).collect();
+        let places = place_labels(&anchors, &sizes, &markers, bounds, MARKER);
+        let mut unplaced = Vec::new();
+        for ((text, _), place) in labels.iter().zip(places) {
+            match place {
+                Some(corner) => area
+                    .draw(&Text::new(text.clone(), corner, style.clone()))
+                    .map_err(drawing)?,
+                None if !unplaced.contains(text) => unplaced.push(text.clone()),
+                None => {}
+            }
+        }
+        Ok(unplaced)
+    }
 }
 
-/// Test accuracy after each epoch, one line per run.
+/// A box in pixels: left, top, right, bottom.
+type PixelBox = (i32, i32, i32, i32);
+
+fn overlaps(a: PixelBox, b: PixelBox) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// Places labels of the given pixel sizes next to their anchors, each where it overlaps no
+/// marker, no label placed before it and does not leave `bounds`; tried right, left, above,
+/// below, then at the four diagonals. Returns each label's top-left corner, or `None` where no
+/// spot is free (the caller lists those elsewhere).
+pub fn place_labels(
+    anchors: &[(i32, i32)],
+    sizes: &[(u32, u32)],
+    markers: &[(i32, i32)],
+    bounds: PixelBox,
+    radius: i32,
+) -> Vec<Option<(i32, i32)>> {
+    let gap = radius + 3;
+    let mut taken: Vec<PixelBox> = markers
+        .iter()
+        .map(|&(x, y)| (x - radius, y - radius, x + radius, y + radius))
+        .collect();
+    anchors
+        .iter()
+        .zip(sizes)
+        .map(|(&(x, y), &(w, h))| {
+            let (w, h) = (w as i32, h as i32);
+            let candidates = [
+                (x + gap, y - h / 2),
+                (x - gap - w, y - h / 2),
+                (x - w / 2, y - gap - h),
+                (x - w / 2, y + gap),
+                (x + radius, y - radius - h),
+                (x + radius, y + radius),
+                (x - radius - w, y - radius - h),
+                (x - radius - w, y + radius),
+            ];
+            let free = candidates.into_iter().find(|&(left, top)| {
+                let spot = (left, top, left + w, top + h);
+                spot.0 >= bounds.0
+                    && spot.1 >= bounds.1
+                    && spot.2 <= bounds.2
+                    && spot.3 <= bounds.3
+                    && !taken.iter().any(|&t| overlaps(spot, t))
+            });
+            if let Some((left, top)) = free {
+                taken.push((left, top, left + w, top + h));
+            }
+            free
+        })
+        .collect()
+}
+
+/// Marker shapes that tell apart the runs of one activation (one colour) in learning curves.
+#[derive(Clone, Copy)]
+enum Marker {
+    Circle,
+    Triangle,
+    Square,
+    Cross,
+}
+
+const MARKERS: [Marker; 4] = [
+    Marker::Circle,
+    Marker::Triangle,
+    Marker::Square,
+    Marker::Cross,
+];
+
+impl Marker {
+    fn element<DB: DrawingBackend>(
+        self,
+        at: (i32, i32),
+        colour: RGBColor,
+    ) -> DynElement<'static, DB, (i32, i32)> {
+        let style = colour.filled();
+        match self {
+            Marker::Circle => Circle::new(at, 4, style).into_dyn(),
+            Marker::Triangle => TriangleMarker::new(at, 5, style).into_dyn(),
+            Marker::Square => {
+                Rectangle::new([(at.0 - 4, at.1 - 4), (at.0 + 4, at.1 + 4)], style).into_dyn()
+            }
+            Marker::Cross => Cross::new(at, 4, colour.stroke_width(2)).into_dyn(),
+        }
+    }
+}
+
+/// Test accuracy after each epoch, one line per run: the colour of its activation, a marker
+/// shape per run within one activation.
 fn learning_curves<DB: DrawingBackend>(
     area: Area<DB>,
     curves: &[(RunRow, Vec<EpochRow>)],
@@ -312,8 +594,16 @@ fn learning_curves<DB: DrawingBackend>(
             .iter()
             .flat_map(|(_, rows)| rows.iter().map(|r| r.test_accuracy)),
     );
+    let (width, _) = area.dim_in_pixel();
+    let title = "Learning curves";
     let mut chart = ChartBuilder::on(&area)
-        .caption("Learning curves", ("sans-serif", 26))
+        .caption(
+            title,
+            (
+                FONT_FAMILY,
+                fitting_size(&area, title, 26, width.saturating_sub(40)),
+            ),
+        )
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
@@ -325,33 +615,40 @@ fn learning_curves<DB: DrawingBackend>(
         .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("epoch")
         .y_desc("test accuracy (fraction)")
-        .axis_desc_style(("sans-serif", 18))
+        .label_style((FONT_FAMILY, 12))
+        .axis_desc_style((FONT_FAMILY, 18))
         .draw()
         .map_err(drawing)?;
-    for (index, (run, rows)) in curves.iter().enumerate() {
-        let color = Palette99::pick(index).to_rgba();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (run, rows) in curves {
+        let series = series_of(run);
+        let count = seen.entry(series).or_default();
+        let marker = MARKERS[*count % MARKERS.len()];
+        *count += 1;
+        let colour = rgb(activation_colour(series));
         let points: Vec<(f64, f64)> = rows
             .iter()
             .map(|r| (r.epoch as f64, r.test_accuracy))
             .collect();
         chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
             .map_err(drawing)?
             .label(format!("{} ({})", run.name, run.run_id))
             .legend(move |(px, py)| {
-                PathElement::new(vec![(px, py), (px + 20, py)], color.stroke_width(2))
+                EmptyElement::at((px, py))
+                    + PathElement::new(vec![(0, 0), (20, 0)], colour.stroke_width(2))
+                    + marker.element((10, 0), colour)
             });
         chart
             .draw_series(
                 points
                     .into_iter()
-                    .map(|p| Circle::new(p, 3, color.filled())),
+                    .map(|p| EmptyElement::at(p) + marker.element::<DB>((0, 0), colour)),
             )
             .map_err(drawing)?;
     }
     legend(&mut chart, 14)
 }
-
 /// The series legend, in the lower right corner of every chart.
 fn legend<'a, DB, X, Y>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
@@ -367,7 +664,7 @@ where
         .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .label_font(("sans-serif", font_size))
+        .label_font((FONT_FAMILY, font_size))
         .draw()
         .map_err(drawing)
 }
@@ -377,4 +674,98 @@ fn accuracy_range(values: impl Iterator<Item = f64>) -> Range<f64> {
     let (lo, hi) = values.fold((1.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let pad = ((hi - lo) * 0.1).max(0.005);
     (lo - pad).max(0.0)..(hi + pad).min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_activation_keeps_its_colour() {
+        assert_eq!(activation_colour("relu"), (213, 94, 0));
+        assert_eq!(activation_colour("sigmoid"), (0, 114, 178));
+        assert_eq!(activation_colour("none"), (68, 68, 68));
+        let mixed = activation_colour("relu,tanh");
+        assert_eq!(mixed, activation_colour("relu,tanh"), "the same every time");
+        assert!(OTHER_COLOURS.contains(&mixed));
+        let known: Vec<_> = ACTIVATION_COLOURS.iter().map(|(_, c)| *c).collect();
+        let mut unique = known.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            known.len(),
+            "no two activations share a colour"
+        );
+    }
+
+    #[test]
+    fn a_run_without_hidden_layer_is_its_own_series() {
+        let run = RunRow {
+            shape: "784-10".into(),
+            activation: "none".into(),
+            ..RunRow::default()
+        };
+        assert_eq!(series_of(&run), "none");
+        assert_eq!(series_label(series_of(&run)), "none (no hidden layer)");
+        assert_eq!(series_label(""), "(no activation named)");
+    }
+
+    #[test]
+    fn log_axis_when_the_values_span_a_decade() {
+        assert!(!log_axis([1.0, 5.0, 9.9]));
+        assert!(log_axis([0.5, 3.0, 50.0]));
+        assert!(log_axis([7_850.0, 636_010.0]));
+        assert!(!log_axis([0.0, 100.0]), "zero has no place on a log axis");
+        assert!(!log_axis([]));
+    }
+
+    #[test]
+    fn labels_at_one_spot_do_not_overlap() {
+        let anchors = [(100, 100), (100, 100), (104, 100)];
+        let sizes = [(40, 14); 3];
+        let places = place_labels(&anchors, &sizes, &anchors, (0, 0, 400, 300), 5);
+        let boxes: Vec<PixelBox> = places
+            .iter()
+            .map(|p| {
+                let (x, y) = p.expect("room for three labels");
+                (x, y, x + 40, y + 14)
+            })
+            .collect();
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                assert!(!overlaps(*a, *b), "{a:?} overlaps {b:?}");
+            }
+            for &(x, y) in &anchors {
+                assert!(
+                    !overlaps(*a, (x - 5, y - 5, x + 5, y + 5)),
+                    "covers a marker"
+                );
+            }
+        }
+        // The third marker takes the right of the first: that label goes to the left.
+        assert_eq!(places[0], Some((100 - 8 - 40, 93)));
+    }
+
+    #[test]
+    fn a_label_that_fits_nowhere_is_left_out() {
+        // A 300-pixel label in a 200-pixel plot.
+        let places = place_labels(&[(100, 50)], &[(300, 14)], &[], (0, 0, 200, 100), 5);
+        assert_eq!(places, vec![None]);
+        // Boxed in by a dense field of markers.
+        let field: Vec<(i32, i32)> = (0..40)
+            .flat_map(|i| (0..40).map(move |j| (50 + i * 6, 50 + j * 6)))
+            .collect();
+        let places = place_labels(&[(170, 170)], &[(30, 12)], &field, (0, 0, 400, 400), 5);
+        assert_eq!(places, vec![None]);
+    }
+
+    #[test]
+    fn axis_numbers_read_plainly() {
+        assert_eq!(axis_number(13_002.0), "13,002");
+        assert_eq!(axis_number(5.0), "5");
+        assert_eq!(axis_number(2.5), "2.5");
+        assert_eq!(axis_number(0.25), "0.25");
+        assert_eq!(axis_number(30.0), "30");
+    }
 }

@@ -1,5 +1,6 @@
 //! `harness plot` with the real binary: the SVG is XML with the axis titles and one marker per
-//! run, the PNG decodes at the asked size, broken inputs exit 2.
+//! run, the PNG decodes at the asked size, broken inputs exit 2; an activation has one colour
+//! in every chart, SVG text names the shipped font, an axis spanning decades is logarithmic.
 
 mod common;
 
@@ -72,7 +73,8 @@ fn charts_are_valid_svg_and_png_with_one_marker_per_run() {
         "sigmoid",
         "relu",
         "16x16",
-        "none",
+        "none (no hidden layer)",
+        "no hidden layer",
     ] {
         assert!(
             texts.iter().any(|t| t.trim() == title),
@@ -83,7 +85,7 @@ fn charts_are_valid_svg_and_png_with_one_marker_per_run() {
         .descendants()
         .filter(|n| n.has_tag_name("circle"))
         .count();
-    // One marker per ok run, plus one legend marker per activation (and "none").
+    // One marker per ok run, plus one legend marker per series (sigmoid, relu, none).
     assert_eq!(circles, 5 + 3);
 
     for name in [
@@ -144,4 +146,177 @@ fn broken_inputs_exit_2() {
     work.harness(&["plot", "runs.csv", "--size", "10x10"])
         .expect_code(2)
         .expect_stderr(&["WIDTHxHEIGHT"]);
+}
+
+/// The fill colours of an SVG's circles, as the SVG writes them.
+fn circle_fills(svg: &str) -> Vec<String> {
+    let document = roxmltree::Document::parse(svg).expect("the SVG is well-formed XML");
+    document
+        .descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .filter_map(|n| n.attribute("fill").map(str::to_string))
+        .collect()
+}
+
+fn hex((r, g, b): (u8, u8, u8)) -> String {
+    format!("#{r:02X}{g:02X}{b:02X}")
+}
+
+/// Regression: colours went by series order, so red was relu in one chart and the
+/// no-hidden-layer series in another.
+#[test]
+fn an_activation_has_one_colour_in_every_chart() {
+    let work = Workdir::new();
+    write_results(&work);
+    work.harness(&["plot", "runs.csv", "-o", "charts"])
+        .expect_code(0);
+    let relu = hex(harness::plot::activation_colour("relu"));
+    let sigmoid = hex(harness::plot::activation_colour("sigmoid"));
+    let none = hex(harness::plot::activation_colour("none"));
+    for name in [
+        "accuracy_vs_params",
+        "accuracy_vs_seconds",
+        "learning_curves",
+    ] {
+        let svg = std::fs::read_to_string(work.path().join(format!("charts/{name}.svg"))).unwrap();
+        let fills = circle_fills(&svg);
+        for colour in [&relu, &sigmoid, &none] {
+            assert!(
+                svg.contains(colour.as_str()),
+                "{name}: no element in {colour} (fills {fills:?})"
+            );
+        }
+    }
+    let params =
+        std::fs::read_to_string(work.path().join("charts/accuracy_vs_params.svg")).unwrap();
+    let fills = circle_fills(&params);
+    // a2, a3, a5 are relu: three markers and a legend marker in relu's colour.
+    assert_eq!(
+        fills.iter().filter(|f| **f == relu).count(),
+        3 + 1,
+        "{fills:?}"
+    );
+    assert_eq!(
+        fills.iter().filter(|f| **f == none).count(),
+        1 + 1,
+        "{fills:?}"
+    );
+}
+
+/// Regression: SVG text asked for `sans-serif` and rendered in another font than the PNGs.
+#[test]
+fn svg_text_names_the_shipped_font() {
+    let work = Workdir::new();
+    write_results(&work);
+    work.harness(&["plot", "runs.csv", "-o", "charts"])
+        .expect_code(0);
+    for name in [
+        "accuracy_vs_params",
+        "accuracy_vs_seconds",
+        "learning_curves",
+    ] {
+        let svg = std::fs::read_to_string(work.path().join(format!("charts/{name}.svg"))).unwrap();
+        let document = roxmltree::Document::parse(&svg).unwrap();
+        let families: std::collections::BTreeSet<&str> = document
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.attribute("font-family"))
+            .collect();
+        assert_eq!(
+            families.into_iter().collect::<Vec<_>>(),
+            [harness::plot::FONT_FAMILY],
+            "{name}"
+        );
+        assert!(harness::plot::FONT_FAMILY.starts_with("DejaVu Sans"));
+    }
+}
+
+/// Regression: accuracy against seconds on a linear axis put almost every point at x = 0.
+#[test]
+fn seconds_spanning_decades_get_a_log_axis() {
+    let work = Workdir::new();
+    write_results(&work);
+    work.harness(&["plot", "runs.csv", "-o", "linear"])
+        .expect_code(0);
+    let svg = std::fs::read_to_string(work.path().join("linear/accuracy_vs_seconds.svg")).unwrap();
+    assert!(
+        svg.contains("training time (seconds)"),
+        "1.1 to 7.4 s: linear"
+    );
+
+    let runs: Vec<RunRow> = [0.4, 2.0, 30.0, 600.0]
+        .into_iter()
+        .enumerate()
+        .map(|(i, seconds)| RunRow {
+            run_id: format!("rs{i}"),
+            attempt: format!("as{i}"),
+            shape: "784-16-10".into(),
+            activation: "relu".into(),
+            params: 12_730,
+            test_accuracy: 0.9 + i as f64 * 0.01,
+            train_seconds: seconds,
+            status: Status::Ok,
+            ..RunRow::default()
+        })
+        .collect();
+    std::fs::create_dir_all(work.path().join("slow")).unwrap();
+    write_rows(&work.path().join("slow/runs.csv"), &runs);
+    work.harness(&["plot", "slow/runs.csv", "-o", "log"])
+        .expect_code(0);
+    let svg = std::fs::read_to_string(work.path().join("log/accuracy_vs_seconds.svg")).unwrap();
+    assert!(
+        svg.contains("training time (seconds, log scale)"),
+        "0.4 to 600 s: log"
+    );
+}
+
+/// Regression: the labels of runs with the same widths stacked into one unreadable pile.
+#[test]
+fn runs_of_one_shape_share_one_label() {
+    let work = Workdir::new();
+    let runs: Vec<RunRow> = ["sigmoid", "relu", "tanh"]
+        .into_iter()
+        .flat_map(|activation| {
+            (1..=2).map(move |seed| RunRow {
+                run_id: format!("r{activation}{seed}"),
+                attempt: format!("a{activation}{seed}"),
+                shape: "784-16-16-10".into(),
+                activation: activation.into(),
+                params: 13_002,
+                test_accuracy: 0.92 + seed as f64 * 0.004,
+                train_seconds: 1.0 + seed as f64,
+                status: Status::Ok,
+                ..RunRow::default()
+            })
+        })
+        .chain([RunRow {
+            run_id: "rwide".into(),
+            attempt: "awide".into(),
+            shape: "784-64-64-10".into(),
+            activation: "relu".into(),
+            params: 55_050,
+            test_accuracy: 0.97,
+            train_seconds: 2.0,
+            status: Status::Ok,
+            ..RunRow::default()
+        }])
+        .collect();
+    write_rows(&work.path().join("runs.csv"), &runs);
+    work.harness(&["plot", "runs.csv", "-o", "charts"])
+        .expect_code(0);
+    let svg = std::fs::read_to_string(work.path().join("charts/accuracy_vs_params.svg")).unwrap();
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    let labels = |text: &str| {
+        document
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter(|n| n.text().map(str::trim) == Some(text))
+            .count()
+    };
+    assert_eq!(
+        labels("16x16"),
+        1,
+        "six runs at 13,002 parameters, one label"
+    );
+    assert_eq!(labels("64x64"), 1);
 }

@@ -1,0 +1,682 @@
+//! `harness report --html` in a real browser: a small real sweep (models saved, so the page has
+//! weight pictures) becomes a page that Chromium, driven through chromedriver (WebDriver: JSON
+//! over HTTP on localhost), opens from disk. The table has one row per run; a header click
+//! sorts; a filter hides rows; ticking two runs draws two curves; the page requests nothing and
+//! logs no error; screenshots land in the target folder. A second test measures a 1,000-run
+//! page: its size, load time and sort time.
+//!
+//! Without chromium and chromedriver the browser tests print why and pass, unless
+//! HARNESS_REQUIRE_BROWSER=1 (CI sets it), where they fail.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::Workdir;
+use harness::results::{self, EpochRow, RunRow, Status};
+use serde_json::{Value, json};
+
+/// One test at a time: the timing test must not share two cores with the other's sweep or
+/// browser.
+static BROWSER: Mutex<()> = Mutex::new(());
+
+/// The program that `variable` names (if it is a file), else the first of `names` on PATH.
+fn find_program(variable: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(variable) {
+        return Some(PathBuf::from(path)).filter(|path| path.is_file());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .chain([
+                PathBuf::from("/usr/bin"),
+                PathBuf::from("/usr/lib/chromium"),
+            ])
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// Chromium and chromedriver, or why the browser tests cannot run here.
+fn browser_programs() -> Result<(PathBuf, PathBuf), String> {
+    let chromium = find_program(
+        "HARNESS_CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+    )
+    .ok_or("no chromium (apt-get install chromium chromium-driver)")?;
+    let driver = find_program("HARNESS_CHROMEDRIVER", &["chromedriver"])
+        .ok_or("no chromedriver (apt-get install chromium-driver)")?;
+    Ok((chromium, driver))
+}
+
+/// The browser programs, or `None` after printing why the test is skipped; panics instead when
+/// HARNESS_REQUIRE_BROWSER=1.
+fn programs_or_skip(test: &str) -> Option<(PathBuf, PathBuf)> {
+    match browser_programs() {
+        Ok(programs) => Some(programs),
+        Err(why) if std::env::var("HARNESS_REQUIRE_BROWSER").as_deref() == Ok("1") => {
+            panic!("{test}: HARNESS_REQUIRE_BROWSER=1 but {why}")
+        }
+        Err(why) => {
+            eprintln!("{test}: skipped: {why}");
+            None
+        }
+    }
+}
+
+/// The target folder (where the harness binary was built), for screenshots.
+fn target_dir() -> PathBuf {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_harness"));
+    binary
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(common::repo, Path::to_path_buf)
+}
+
+/// A minimal HTTP/1.1 exchange with chromedriver: one request per connection.
+fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(|e| e.to_string())?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    // chromedriver may keep the connection open: read the head, then the body's length.
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 65536];
+    let head_end = loop {
+        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let n = stream.read(&mut buffer).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!(
+                "{method} {path}: the connection closed mid-response"
+            ));
+        }
+        response.extend_from_slice(&buffer[..n]);
+    };
+    let head = String::from_utf8_lossy(&response[..head_end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|n| n.trim().parse::<usize>().ok());
+    let chunked = head.contains("transfer-encoding: chunked");
+    let complete = |body: &[u8]| match length {
+        Some(length) => body.len() >= length,
+        None if chunked => body.ends_with(b"0\r\n\r\n"),
+        None => false,
+    };
+    while !complete(&response[head_end + 4..]) {
+        let n = stream.read(&mut buffer).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&buffer[..n]);
+    }
+    let text = String::from_utf8_lossy(&response);
+    let (head, payload) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no HTTP response: {text}"))?;
+    let payload = if chunked {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
+    let value: Value =
+        serde_json::from_str(&payload).map_err(|e| format!("{method} {path}: {e}: {payload}"))?;
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    if status != "200" {
+        return Err(format!("{method} {path}: HTTP {status}: {value}"));
+    }
+    Ok(value["value"].clone())
+}
+
+fn dechunk(mut payload: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = payload.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        payload = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A chromedriver process and one headless Chromium session.
+struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start(chromium: &Path, chromedriver: &Path) -> Browser {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http(port, "GET", "/status", None)
+            .map(|v| v["ready"] != json!(true))
+            .unwrap_or(true)
+        {
+            if Instant::now() > deadline {
+                let _ = driver.kill();
+                panic!("chromedriver did not answer on port {port} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().expect("a profile folder");
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1400,1000",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+            "goog:loggingPrefs": {"browser": "ALL", "performance": "ALL"},
+        }}});
+        let session = match http(port, "POST", "/session", Some(&capabilities)) {
+            Ok(value) => value["sessionId"].as_str().unwrap_or_default().to_string(),
+            Err(error) => {
+                let _ = driver.kill();
+                panic!(
+                    "chromedriver could not start {}: {error}",
+                    chromium.display()
+                );
+            }
+        };
+        Browser {
+            driver,
+            port,
+            session,
+            _profile: profile,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let path = format!("/session/{}{path}", self.session);
+        http(self.port, method, &path, body.as_ref()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn open(&self, file: &Path) {
+        let url = format!("file://{}", file.canonicalize().unwrap().display());
+        self.call("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// Runs `body` as a function in the page and returns what it returns.
+    fn script(&self, body: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": body, "args": []})),
+        )
+    }
+
+    fn element(&self, css: &str) -> String {
+        let found = self.call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_string()
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    fn window(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let encoded = self.call("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().expect("a base64 screenshot"))
+            .expect("base64");
+        let path = target_dir().join(name);
+        std::fs::write(&path, png).expect("write the screenshot");
+        println!("screenshot: {}", path.display());
+        path
+    }
+
+    /// Chrome's log entries of one type (`browser`: the console; `performance`: DevTools
+    /// events), read and cleared.
+    fn log(&self, kind: &str) -> Vec<Value> {
+        self.call("POST", "/se/log", Some(json!({ "type": kind })))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = http(
+            self.port,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The URLs the page asked the network for, from the DevTools events in Chrome's performance
+/// log, other than the page itself and `data:` URIs.
+fn requests(browser: &Browser, page: &str) -> Vec<String> {
+    browser
+        .log("performance")
+        .iter()
+        .filter_map(|entry| serde_json::from_str::<Value>(entry["message"].as_str()?).ok())
+        .filter(|m| m["message"]["method"] == "Network.requestWillBeSent")
+        // Requests of this page's document, not of Chrome's own pages in other tabs.
+        .filter(|m| m["message"]["params"]["documentURL"] == page)
+        .filter_map(|m| {
+            m["message"]["params"]["request"]["url"]
+                .as_str()
+                .map(String::from)
+        })
+        .filter(|url| url != page && !url.starts_with("data:"))
+        .collect()
+}
+
+/// A small real sweep: two activations, two shapes, and one network without a hidden layer, on
+/// 2,000 training images for 2 epochs, every model saved.
+const SWEEP: &str = r#"
+[base]
+name = "small"
+[base.data]
+train_limit = 2000
+[base.model]
+hidden = [16]
+output = "softmax"
+[base.train]
+epochs = 2
+loss = "cross_entropy"
+optimizer = "adam"
+learning_rate = 0.003
+batch_size = 32
+[base.output]
+save_model = true
+
+[grid]
+"model.activation" = ["sigmoid", "relu"]
+"model.hidden" = [[16], [32, 16]]
+
+[[point]]
+"model.hidden" = []
+"#;
+
+#[test]
+fn the_report_of_a_real_sweep_works_in_chromium() {
+    let Some((chromium, chromedriver)) = programs_or_skip("the_report_of_a_real_sweep") else {
+        return;
+    };
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let work = Workdir::new();
+    let data = common::repo().join("data/mnist");
+    work.write(
+        "sweep.toml",
+        &SWEEP.replace(
+            "[base.data]",
+            &format!("[base.data]\ndir = {:?}", data.display().to_string()),
+        ),
+    );
+    work.harness(&["sweep", "sweep.toml", "--jobs", "2", "--strict"])
+        .expect_code(0);
+    work.harness(&["report", "--html", "results/runs.csv"])
+        .expect_code(0)
+        .expect_stdout(&["results/report.html: 5 runs"]);
+    let page = work.path().join("results/report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("default-src 'none'"),
+        "a Content-Security-Policy that allows no request"
+    );
+    let runs = common::csv_rows(&work.path().join("results/runs.csv"));
+    let relu = runs.iter().filter(|r| r["activation"] == "relu").count();
+
+    let browser = Browser::start(&chromium, &chromedriver);
+    browser.open(&page);
+    let url = browser.script("return location.href;");
+
+    // One row per run.
+    let rows = browser.script("return document.querySelectorAll('#runs tbody tr').length;");
+    assert_eq!(rows, json!(runs.len()), "one table row per run");
+
+    // A header click sorts by that column, a second click reverses it.
+    let column = |name: &str| {
+        browser.script(&format!(
+            "const ths = [...document.querySelectorAll('#runs thead tr:first-child th')];
+             const k = ths.findIndex(th => th.dataset.col === '{name}');
+             return [...document.querySelectorAll('#runs tbody tr:not([hidden])')]
+               .map(tr => Number(tr.cells[k].title));"
+        ))
+    };
+    browser.click("th[data-col='params'] button.sort");
+    let params: Vec<f64> = serde_json::from_value(column("params")).unwrap();
+    assert!(
+        params.windows(2).all(|w| w[0] <= w[1]),
+        "ascending after one click: {params:?}"
+    );
+    assert_eq!(
+        browser.script(
+            "return document.querySelector(\"th[data-col='params']\").getAttribute('aria-sort');"
+        ),
+        json!("ascending")
+    );
+    browser.click("th[data-col='params'] button.sort");
+    let params: Vec<f64> = serde_json::from_value(column("params")).unwrap();
+    assert!(
+        params.windows(2).all(|w| w[0] >= w[1]),
+        "descending after two: {params:?}"
+    );
+
+    // A text filter and a numeric range hide rows.
+    let shown = || {
+        browser.script("return document.querySelectorAll('#runs tbody tr:not([hidden])').length;")
+    };
+    browser.type_into("input[data-filter='activation']", "relu");
+    assert_eq!(
+        shown(),
+        json!(relu),
+        "the activation filter keeps the relu runs"
+    );
+    browser.type_into("input[data-filter='params']", "..13000");
+    assert_eq!(
+        shown(),
+        json!(1),
+        "relu with at most 13,000 parameters: relu_16 alone"
+    );
+    browser.script(
+        "for (const input of document.querySelectorAll('input[data-filter]')) {
+           input.value = '';
+           input.dispatchEvent(new Event('input'));
+         }",
+    );
+    assert_eq!(
+        shown(),
+        json!(runs.len()),
+        "clearing the filters shows every row"
+    );
+
+    // Ticking two runs draws two learning curves; comparing them puts both on one chart.
+    browser.click("#runs tbody tr:nth-child(1) input.pick");
+    browser.click("#runs tbody tr:nth-child(2) input.pick");
+    let curves = browser.script(
+        "return [...document.querySelectorAll('#chart-curves path[data-curve]')]
+           .map(p => p.getAttribute('data-curve'));",
+    );
+    let curves: Vec<String> = serde_json::from_value(curves).unwrap();
+    assert_eq!(curves.len(), 2, "two curves: {curves:?}");
+    assert_ne!(curves[0], curves[1]);
+    browser.click("#compare-button");
+    assert_eq!(
+        browser
+            .script("return document.querySelectorAll('#drawer path[data-compare-curve]').length;"),
+        json!(2)
+    );
+    assert!(
+        browser
+            .script("return document.querySelectorAll('#drawer table.compare tbody tr').length;")
+            .as_u64()
+            .unwrap()
+            > 0,
+        "the settings that differ"
+    );
+
+    // A run's row opens its detail, with its pictures drawn from the saved model.
+    browser.script("document.querySelector('#drawer button.close').click();");
+    browser.click("#runs tbody tr:nth-child(1) td:nth-child(3)");
+    let pictures = browser.script(
+        "return [...document.querySelectorAll('#drawer .pictures img')]
+           .map(img => img.complete && img.naturalWidth > 0);",
+    );
+    assert_eq!(
+        pictures,
+        json!([true, true, true]),
+        "tiles, confusion matrix, wrong digits"
+    );
+    assert!(
+        browser
+            .script("return document.querySelectorAll('#drawer table.epochs tbody tr').length;")
+            .as_u64()
+            == Some(2),
+        "its two epochs"
+    );
+
+    // One colour per activation, the same as the static charts'.
+    let (r, g, b) = harness::plot::activation_colour("relu");
+    let fills = browser.script(
+        "return [...document.querySelectorAll(\"#chart-params circle[data-series='relu']\")]
+           .map(c => c.getAttribute('fill'));",
+    );
+    assert_eq!(fills, json!(vec![format!("#{r:02x}{g:02x}{b:02x}"); relu]));
+
+    // Nothing requested, nothing logged as an error.
+    assert_eq!(
+        browser.script("return performance.getEntriesByType('resource').length;"),
+        json!(0),
+        "resource timing lists no request"
+    );
+    let url = url.as_str().unwrap().to_string();
+    assert_eq!(requests(&browser, &url), Vec::<String>::new());
+    assert_eq!(
+        browser.script("return window.reportErrors;"),
+        json!([]),
+        "no error in the page"
+    );
+    let severe: Vec<Value> = browser
+        .log("browser")
+        .into_iter()
+        .filter(|entry| entry["level"] == "SEVERE")
+        .collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+
+    // The run's detail as it is open now; then the whole page, tall enough for the table.
+    browser.screenshot("report-screenshot-detail.png");
+    browser
+        .script("document.querySelector('#drawer button.close').click(); window.scrollTo(0, 0);");
+    browser.window(1400, 1900);
+    browser.screenshot("report-screenshot.png");
+    // A phone's width: no sideways scrolling of the page (the table scrolls in its own box).
+    browser.window(400, 860);
+    let overflow = browser.script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+    );
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the page scrolls sideways by {overflow} px at a phone's width"
+    );
+    browser.screenshot("report-screenshot-phone.png");
+}
+
+/// 1,000 runs of a synthetic sweep (10 epochs each): the page stays under 5 MB, opens and
+/// sorts every column without an error, and prints how long that took. The timings are
+/// figures for README.md (measured there), not assertions: a busy machine must not fail CI.
+#[test]
+fn a_thousand_runs_stay_under_5_mb_and_open_and_sort() {
+    let Some((chromium, chromedriver)) = programs_or_skip("a_thousand_runs") else {
+        return;
+    };
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let work = Workdir::new();
+    let activations = ["sigmoid", "relu", "tanh", "leaky_relu", "gelu"];
+    let shapes = [
+        ("16", 12_730),
+        ("16x16", 13_002),
+        ("64x64", 55_050),
+        ("128", 101_770),
+        ("800", 636_010),
+    ];
+    let rates = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0];
+    let mut runs = Vec::new();
+    let mut epochs = Vec::new();
+    for (k, ((activation, (hidden, params)), (rate, seed))) in activations
+        .iter()
+        .flat_map(|a| shapes.iter().map(move |s| (a, s)))
+        .flat_map(|p| {
+            rates
+                .iter()
+                .flat_map(|r| (1..=5u64).map(move |s| (*r, s)))
+                .map(move |rs| (p, rs))
+        })
+        .enumerate()
+    {
+        let accuracy = 0.85 + 0.1 * ((k * 7919) % 1000) as f64 / 1000.0;
+        let run_id = format!("r{k:011x}");
+        let attempt = format!("a{k:011x}");
+        runs.push(RunRow {
+            run_id: run_id.clone(),
+            attempt: attempt.clone(),
+            started_at: format!("2026-11-29T{:02}:{:02}:00Z", k / 60 % 24, k % 60),
+            name: format!("{activation}_{hidden}_lr{rate}_s{seed}"),
+            config: "experiments/big.toml".into(),
+            dataset: "mnist".into(),
+            backend: "flex".into(),
+            device: "cpu (2 threads)".into(),
+            shape: format!("784-{}-10", hidden.replace('x', "-")),
+            activation: (*activation).into(),
+            output: "softmax".into(),
+            init: "default".into(),
+            loss: "cross_entropy".into(),
+            optimizer: "adam".into(),
+            learning_rate: rate,
+            batch_size: 64,
+            epochs: 10,
+            seed,
+            train_size: 60_000,
+            test_size: 10_000,
+            params: *params,
+            train_loss: 0.123_456_789 + k as f64 * 1e-5,
+            train_accuracy: accuracy + 0.01,
+            test_loss: 0.234_567_891 + k as f64 * 1e-5,
+            test_accuracy: accuracy,
+            train_seconds: 0.5 + (*params as f64 / 636_010.0) * 150.0 + seed as f64 * 0.37,
+            eval_seconds: 0.312_345,
+            total_seconds: 1.0 + (*params as f64 / 636_010.0) * 160.0,
+            samples_per_second: 123_456.789,
+            status: Status::Ok,
+            ..RunRow::default()
+        });
+        for epoch in 1..=10 {
+            epochs.push(EpochRow {
+                run_id: run_id.clone(),
+                attempt: attempt.clone(),
+                epoch,
+                train_loss: 0.5 / epoch as f64 + 0.012_345,
+                train_accuracy: accuracy - 0.05 / epoch as f64 + 0.01,
+                test_loss: 0.6 / epoch as f64 + 0.023_456,
+                test_accuracy: accuracy - 0.05 / epoch as f64,
+                train_seconds: 0.234_567 + epoch as f64 * 0.001,
+                eval_seconds: 0.05,
+                ..EpochRow::default()
+            });
+        }
+    }
+    assert_eq!(runs.len(), 1000);
+    std::fs::create_dir_all(work.path().join("big")).unwrap();
+    std::fs::write(
+        work.path().join("big/runs.csv"),
+        results::to_csv(&runs, true),
+    )
+    .unwrap();
+    std::fs::write(
+        work.path().join("big/epochs.csv"),
+        results::to_csv(&epochs, true),
+    )
+    .unwrap();
+    work.harness(&["report", "--html", "big/runs.csv"])
+        .expect_code(0);
+    let page = work.path().join("big/report.html");
+    let bytes = std::fs::metadata(&page).unwrap().len();
+    println!("1,000-run page: {bytes} bytes");
+    assert!(bytes < 5_000_000, "{bytes} bytes");
+
+    let browser = Browser::start(&chromium, &chromedriver);
+    browser.open(&page);
+    let load = browser.script(
+        "const n = performance.getEntriesByType('navigation')[0];
+         return {load: n.loadEventEnd - n.startTime, ready: window.reportReady.milliseconds,
+                 runs: window.reportReady.runs,
+                 rows: document.querySelectorAll('#runs tbody tr').length};",
+    );
+    assert_eq!(load["runs"], json!(1000));
+    assert_eq!(
+        load["rows"],
+        json!(200),
+        "the table lists 200 rows at a time"
+    );
+    // A sort click, through to layout (reading offsetHeight makes the browser lay out the
+    // reordered table).
+    let sort = |column: &str| {
+        browser.script(&format!(
+            "const t0 = performance.now();
+             document.querySelector(\"th[data-col='{column}'] button.sort\").click();
+             document.body.offsetHeight;
+             return performance.now() - t0;"
+        ))
+    };
+    let sorts: Vec<f64> = ["test_accuracy", "params", "name", "train_seconds"]
+        .iter()
+        .map(|c| sort(c).as_f64().unwrap())
+        .collect();
+    let load_ms = load["load"].as_f64().unwrap();
+    println!(
+        "1,000-run page: load {load_ms:.0} ms (script {:.0} ms), sorts {sorts:.0?} ms",
+        load["ready"].as_f64().unwrap()
+    );
+    browser.screenshot("report-1000-runs.png");
+    assert_eq!(browser.script("return window.reportErrors;"), json!([]));
+    assert!(load_ms > 0.0 && sorts.iter().all(|&ms| ms >= 0.0));
+}
