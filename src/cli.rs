@@ -99,6 +99,17 @@ pub enum Command {
         #[arg(long, short)]
         output: PathBuf,
     },
+    /// Convert results files written by harness 0.1 (format 1) to this format, in place.
+    ///
+    /// Keeps every row and value; fills what format 1 did not record with what it meant (no
+    /// validation images, the last epoch kept). The originals stay beside the files as
+    /// <name>.format1.csv.
+    Upgrade {
+        /// The runs file, e.g. results/runs.csv.
+        runs: PathBuf,
+        /// Its epochs file (default: epochs.csv beside the runs file, if it exists).
+        epochs: Option<PathBuf>,
+    },
     /// Draw charts of a runs file as SVG and PNG: accuracy against parameters and against
     /// training time (one series per activation), and learning curves from the epochs file.
     Plot {

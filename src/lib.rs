@@ -26,6 +26,7 @@ pub mod check;
 pub mod experiment;
 pub mod sweep;
 pub mod merge;
+pub mod upgrade;
 pub mod report;
 pub mod plot;
 pub mod saved;

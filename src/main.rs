@@ -12,7 +12,7 @@ use harness::config::{self, Override};
 use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message};
 use harness::experiment::Experiment;
 use harness::run::{self, Progress};
-use harness::{bench, check, html, inspect, merge, plot, predict, report, saved, sweep};
+use harness::{bench, check, html, inspect, merge, plot, predict, report, saved, sweep, upgrade};
 
 /// Training small networks makes dozens of short-lived tensor allocations per step; mimalloc
 /// serves them faster than glibc's allocator (BENCHMARKS.md, "Levers measured").
@@ -88,6 +88,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             sweep::sweep(&experiment, &options)
         }
         Command::Merge { inputs, output } => merge::command(&inputs, &output),
+        Command::Upgrade { runs, epochs } => upgrade::command(&runs, epochs.as_deref()),
         Command::Worker {
             experiment: path,
             index,

@@ -1,0 +1,413 @@
+//! `harness upgrade`: converts results files written by harness 0.1 (format 1) to format 2.
+//!
+//! Format 1 had no attempt ids, wrote `hidden` as `16x16` (empty without hidden layers), left
+//! text empty and failed runs' metrics at 0. The conversion keeps every row and every value it
+//! had, and fills what format 1 did not record with what it meant: no validation images
+//! (`validation_size` 0, validation metrics NaN), the last epoch kept, a constant learning
+//! rate, no model checksum (`none`: models saved by harness 0.1 are not tied to their rows).
+//! Run ids keep their digits behind an `r` (`dc80b2543d06` → `rdc80b2543d06`); a format-2 run
+//! of the same settings has another id, since format 2 hashes more settings. Each run row gets
+//! an attempt id, and the epoch rows of a run_id go to its run rows in order: the k-th run of a
+//! run_id owns the k-th block of epochs counting from 1.
+//!
+//! The files are converted in place: the originals are kept beside them as
+//! `<name>.format1.csv`, and the new files are written whole before the originals move.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{exit, user_error};
+use crate::results::{self, EpochRow, NONE, RunRow, Status, StopReason};
+
+/// A runs row of format 1.
+#[derive(Debug, Deserialize)]
+struct OldRun {
+    run_id: String,
+    started_at: String,
+    name: String,
+    config: String,
+    dataset: String,
+    backend: String,
+    device: String,
+    hidden: String,
+    activation: String,
+    output: String,
+    init: String,
+    loss: String,
+    optimizer: String,
+    learning_rate: f64,
+    momentum: f64,
+    weight_decay: f64,
+    batch_size: u64,
+    epochs: u32,
+    seed: u64,
+    train_size: u64,
+    test_size: u64,
+    params: u64,
+    train_loss: f64,
+    train_accuracy: f64,
+    test_loss: f64,
+    test_accuracy: f64,
+    train_seconds: f64,
+    eval_seconds: f64,
+    total_seconds: f64,
+    samples_per_second: f64,
+    status: Status,
+    error: String,
+    harness_version: String,
+}
+
+/// An epochs row of format 1.
+#[derive(Debug, Deserialize)]
+struct OldEpoch {
+    run_id: String,
+    epoch: u32,
+    train_loss: f64,
+    train_accuracy: f64,
+    test_loss: f64,
+    test_accuracy: f64,
+    seconds: f64,
+}
+
+/// The header of a format-1 runs file.
+const OLD_RUNS: &str = "run_id,started_at,name,config,dataset,backend,device,hidden,activation,\
+output,init,loss,optimizer,learning_rate,momentum,weight_decay,batch_size,epochs,seed,train_size,\
+test_size,params,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds,\
+total_seconds,samples_per_second,status,error,harness_version";
+
+/// The header of a format-1 epochs file.
+const OLD_EPOCHS: &str = "run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds";
+
+/// `harness upgrade RUNS [EPOCHS]`: converts both files in place and says what it did.
+pub fn command(runs: &Path, epochs: Option<&Path>) -> Result<u8> {
+    let epochs = epochs
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| runs.with_file_name("epochs.csv"));
+    let converted = upgrade(runs, &epochs)?;
+    println!(
+        "{}: {} runs converted to format 2 (the original kept as {})",
+        runs.display(),
+        converted.runs,
+        backup(runs).display()
+    );
+    if let Some(count) = converted.epochs {
+        println!(
+            "{}: {count} epoch rows converted (the original kept as {})",
+            epochs.display(),
+            backup(&epochs).display()
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// What [`upgrade`] converted.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Converted {
+    pub runs: usize,
+    /// `None` when there was no epochs file.
+    pub epochs: Option<usize>,
+}
+
+/// Where a converted file's original is kept.
+pub fn backup(path: &Path) -> PathBuf {
+    path.with_extension("format1.csv")
+}
+
+/// Converts a format-1 runs file and (when it exists) its epochs file in place.
+pub fn upgrade(runs_path: &Path, epochs_path: &Path) -> Result<Converted> {
+    let runs_bytes = crate::input::read_bytes(runs_path, "runs file", crate::input::CSV_MAX)?;
+    let old_runs: Vec<OldRun> = parse_old(&runs_bytes, runs_path, OLD_RUNS)?;
+    let old_epochs: Option<Vec<OldEpoch>> = if epochs_path.exists() {
+        let bytes = crate::input::read_bytes(epochs_path, "epochs file", crate::input::CSV_MAX)?;
+        Some(parse_old(&bytes, epochs_path, OLD_EPOCHS)?)
+    } else {
+        None
+    };
+    for path in [runs_path, epochs_path] {
+        if backup(path).exists() {
+            return Err(user_error(format!(
+                "{} exists already: was {} converted before? Move it away to convert again",
+                backup(path).display(),
+                path.display()
+            )));
+        }
+    }
+
+    // The epochs of each run_id, cut into blocks that each start at epoch 1.
+    let mut blocks: HashMap<&str, Vec<Vec<&OldEpoch>>> = HashMap::new();
+    for epoch in old_epochs.iter().flatten() {
+        let runs = blocks.entry(epoch.run_id.as_str()).or_default();
+        if epoch.epoch <= 1 || runs.is_empty() {
+            runs.push(Vec::new());
+        }
+        runs.last_mut().expect("a block").push(epoch);
+    }
+    let mut taken: HashMap<&str, usize> = HashMap::new();
+    let mut new_runs = Vec::with_capacity(old_runs.len());
+    let mut new_epochs = Vec::new();
+    for (index, old) in old_runs.iter().enumerate() {
+        let attempt = attempt_of(old, index);
+        let block = {
+            let k = taken.entry(old.run_id.as_str()).or_default();
+            let block = blocks
+                .get(old.run_id.as_str())
+                .and_then(|b| b.get(*k))
+                .cloned()
+                .unwrap_or_default();
+            // A failed run of format 1 wrote no epochs: it takes no block.
+            if old.status != Status::Failed {
+                *k += 1;
+            }
+            if old.status == Status::Failed {
+                Vec::new()
+            } else {
+                block
+            }
+        };
+        let row = convert_run(old, &attempt, block.len() as u32);
+        new_epochs.extend(block.iter().map(|e| convert_epoch(e, &row)));
+        new_runs.push(row);
+    }
+
+    // Write the new files whole, then move the originals aside and the new files in.
+    let write = |path: &Path, bytes: Vec<u8>| -> Result<PathBuf> {
+        let fresh = path.with_extension("format2.csv.partial");
+        std::fs::write(&fresh, bytes)
+            .and_then(|()| std::fs::File::open(&fresh)?.sync_all())
+            .with_context(|| format!("cannot write {}", fresh.display()))?;
+        Ok(fresh)
+    };
+    let fresh_runs = write(runs_path, results::to_csv(&new_runs, true))?;
+    let fresh_epochs = match &old_epochs {
+        Some(_) => Some(write(epochs_path, results::to_csv(&new_epochs, true))?),
+        None => None,
+    };
+    for (path, fresh) in [(runs_path, Some(fresh_runs)), (epochs_path, fresh_epochs)] {
+        if let Some(fresh) = fresh {
+            std::fs::rename(path, backup(path))
+                .and_then(|()| std::fs::rename(&fresh, path))
+                .with_context(|| format!("cannot replace {}", path.display()))?;
+        }
+    }
+    Ok(Converted {
+        runs: new_runs.len(),
+        epochs: old_epochs.map(|_| new_epochs.len()),
+    })
+}
+
+fn parse_old<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    header: &str,
+) -> Result<Vec<T>> {
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    if String::from_utf8_lossy(first).trim_end_matches('\r') != header {
+        return Err(user_error(format!(
+            "{} is not a results file of harness 0.1 (format 1): its header is not\n  {header}",
+            path.display()
+        )));
+    }
+    csv::Reader::from_reader(bytes)
+        .deserialize()
+        .enumerate()
+        .map(|(i, row)| {
+            row.map_err(|e| user_error(format!("{} line {}: {e}", path.display(), i + 2)))
+        })
+        .collect()
+}
+
+/// A stable attempt id for a converted row: `a` and 11 hex digits of a hash of where it was.
+fn attempt_of(old: &OldRun, index: usize) -> String {
+    let digest = Sha256::digest(format!("{}/{}/{index}", old.run_id, old.started_at).as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("a{}", &hex[..11])
+}
+
+fn or_none(text: &str) -> String {
+    if text.is_empty() {
+        NONE.to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+fn convert_run(old: &OldRun, attempt: &str, epochs_trained: u32) -> RunRow {
+    let failed = old.status == Status::Failed;
+    // Format 1 wrote a failed run's missing metrics as 0.
+    let metric = |value: f64| if failed { f64::NAN } else { value };
+    let hidden: Vec<&str> = old.hidden.split('x').filter(|w| !w.is_empty()).collect();
+    let name = if crate::config::check_name(&old.name).is_ok() {
+        old.name.clone()
+    } else {
+        format!("run_{}", old.name)
+    };
+    RunRow {
+        run_id: format!("r{}", old.run_id),
+        attempt: attempt.to_string(),
+        started_at: or_none(&old.started_at),
+        name,
+        config: or_none(&old.config),
+        seed: old.seed,
+        backend: or_none(&old.backend),
+        device: if old.device.is_empty() {
+            "unknown".to_string()
+        } else {
+            old.device.clone()
+        },
+        dataset: or_none(&old.dataset),
+        shape: std::iter::once("784")
+            .chain(hidden.iter().copied())
+            .chain(std::iter::once("10"))
+            .collect::<Vec<_>>()
+            .join("-"),
+        activation: if hidden.is_empty() {
+            NONE.to_string()
+        } else {
+            or_none(&old.activation)
+        },
+        output: or_none(&old.output),
+        init: or_none(&old.init),
+        loss: or_none(&old.loss),
+        optimizer: or_none(&old.optimizer),
+        learning_rate: old.learning_rate,
+        schedule: "constant".to_string(),
+        step_epochs: 10,
+        step_factor: 0.1,
+        momentum: old.momentum,
+        weight_decay: old.weight_decay,
+        batch_size: old.batch_size,
+        epochs: old.epochs,
+        metric: "val_accuracy".to_string(),
+        keep: "last".to_string(),
+        train_size: old.train_size,
+        test_size: old.test_size,
+        params: old.params,
+        status: old.status,
+        stop_reason: match old.status {
+            Status::Ok => StopReason::Completed,
+            Status::Diverged => StopReason::Diverged,
+            Status::Failed => StopReason::Failed,
+        },
+        epochs_trained,
+        best_epoch: epochs_trained,
+        train_loss: metric(old.train_loss),
+        train_accuracy: metric(old.train_accuracy),
+        test_loss: metric(old.test_loss),
+        test_accuracy: metric(old.test_accuracy),
+        train_seconds: metric(old.train_seconds),
+        eval_seconds: metric(old.eval_seconds),
+        total_seconds: old.total_seconds,
+        samples_per_second: metric(old.samples_per_second),
+        error: or_none(&old.error),
+        harness_version: or_none(&old.harness_version),
+        git_commit: "unknown".to_string(),
+        ..RunRow::default()
+    }
+}
+
+fn convert_epoch(old: &OldEpoch, run: &RunRow) -> EpochRow {
+    EpochRow {
+        run_id: run.run_id.clone(),
+        attempt: run.attempt.clone(),
+        epoch: old.epoch,
+        // Format 1 trained at a constant rate.
+        learning_rate: run.learning_rate,
+        train_loss: old.train_loss,
+        train_accuracy: old.train_accuracy,
+        test_loss: old.test_loss,
+        test_accuracy: old.test_accuracy,
+        train_seconds: old.seconds,
+        ..EpochRow::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_format_1_pair_converts_with_every_row_and_its_epochs() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs.csv");
+        let epochs = dir.path().join("epochs.csv");
+        let row = |id: &str, at: &str, hidden: &str, activation: &str, status: &str, acc: &str| {
+            format!(
+                "{id},{at},16,configs/x.toml,mnist,flex,cpu (2 threads),{hidden},{activation},\
+                 softmax,default,cross_entropy,adam,0.001,0.0,0.0,64,2,1,1000,100,13002,0.5,0.8,\
+                 0.6,{acc},1.0,0.1,1.5,2000.0,{status},,0.1.0\n"
+            )
+        };
+        std::fs::write(
+            &runs,
+            format!(
+                "{OLD_RUNS}\n{}{}{}{}",
+                row("000000000016", "t1", "16x16", "relu", "ok", "0.9"),
+                row("0000000000ab", "t2", "", "sigmoid", "failed", "0.0"),
+                row("000000000016", "t3", "16x16", "relu", "ok", "0.91"),
+                row("0000000000cd", "t4", "16", "tanh", "diverged", "0.1"),
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            &epochs,
+            format!(
+                "{OLD_EPOCHS}\n000000000016,1,1,0.5,1,0.80,0.5\n000000000016,2,1,0.5,1,0.90,0.5\n\
+                 0000000000cd,1,1,0.5,1,0.10,0.5\n000000000016,1,1,0.5,1,0.81,0.5\n\
+                 000000000016,2,1,0.5,1,0.91,0.5\n"
+            ),
+        )
+        .unwrap();
+        let original = std::fs::read(&runs).unwrap();
+        let converted = upgrade(&runs, &epochs).unwrap();
+        assert_eq!(
+            converted,
+            Converted {
+                runs: 4,
+                epochs: Some(5)
+            }
+        );
+        assert_eq!(std::fs::read(backup(&runs)).unwrap(), original);
+
+        let rows = results::read_runs(&runs).unwrap();
+        let epoch_rows = results::read_epochs(&epochs).unwrap();
+        assert_eq!(rows[0].run_id, "r000000000016");
+        assert_eq!(rows[0].name, "run_16", "a name that reads as a number");
+        assert_eq!(rows[0].shape, "784-16-16-10");
+        assert_eq!(
+            (rows[1].shape.as_str(), rows[1].activation.as_str()),
+            ("784-10", "none")
+        );
+        assert!(
+            rows[1].test_accuracy.is_nan(),
+            "a failed run's 0 became NaN"
+        );
+        assert_eq!(rows[1].error, "none");
+        assert_eq!(rows[3].stop_reason, StopReason::Diverged);
+        // The second run of r000000000016 owns the second block of its epochs.
+        let of = |attempt: &str| -> Vec<f64> {
+            epoch_rows
+                .iter()
+                .filter(|e| e.attempt == attempt)
+                .map(|e| e.test_accuracy)
+                .collect()
+        };
+        assert_eq!(of(&rows[0].attempt), [0.80, 0.90]);
+        assert_eq!(of(&rows[2].attempt), [0.81, 0.91]);
+        assert_eq!(of(&rows[3].attempt), [0.10]);
+        assert_eq!((rows[0].epochs_trained, rows[0].best_epoch), (2, 2));
+        assert_ne!(rows[0].attempt, rows[2].attempt);
+        // Effective rows: the later ok run of r000000000016 stands for it.
+        assert_eq!(results::effective(&rows)[0].attempt, rows[2].attempt);
+
+        // Twice is refused; a format-2 file is not format 1.
+        let message = format!("{:#}", upgrade(&runs, &epochs).unwrap_err());
+        assert!(
+            message.contains("not a results file of harness 0.1"),
+            "{message}"
+        );
+    }
+}
