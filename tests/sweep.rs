@@ -357,3 +357,157 @@ fn four_processes_committing_25_runs_each_give_100_whole_runs() {
         }
     }
 }
+
+/// A small halving search: 6 random draws of the learning rate, rungs of 1 and 2 epochs.
+fn halving_experiment(work: &Workdir) -> String {
+    work.write(
+        "halving.toml",
+        &format!(
+            "[base]\ndata.dir = \"{}\"\ndata.train_limit = 2000\ndata.validation = 500\n\
+             data.test_limit = 500\nmodel.hidden = [16]\nmodel.activation = \"relu\"\n\
+             model.output = \"softmax\"\ntrain.batch_size = 50\ntrain.loss = \"cross_entropy\"\n\
+             train.optimizer = \"adam\"\noutput.save_model = false\n\
+             [random]\ntrials = 6\nseed = 3\n\
+             \"train.learning_rate\" = {{ log_uniform = [1e-4, 3e-2] }}\n\
+             [halving]\nmin_epochs = 1\nmax_epochs = 2\neta = 2\n",
+            repo().join("data/mnist").display()
+        ),
+    );
+    "halving.toml".to_string()
+}
+
+/// The run_ids a dry run lists for one rung (or the whole sweep without halving).
+fn listed(stdout: &str) -> BTreeSet<String> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            fields.next()?.parse::<usize>().ok()?;
+            let id = fields.next()?;
+            (id.len() == 12 && id.starts_with('r')).then(|| id.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn random_points_are_the_same_in_every_shard_and_rerun() {
+    let work = Workdir::new();
+    let experiment = halving_experiment(&work);
+    let whole = work.harness(&["sweep", &experiment, "--dry-run", "--rung", "0"]);
+    whole.expect_code(0);
+    let all = listed(&whole.stdout());
+    assert_eq!(all.len(), 6, "{}", whole.describe());
+    let mut union = BTreeSet::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let part = work.harness(&[
+            "sweep",
+            &experiment,
+            "--dry-run",
+            "--rung",
+            "0",
+            "--shard",
+            &shard,
+        ]);
+        let ids = listed(&part.stdout());
+        assert!(ids.is_disjoint(&union), "shard {shard} repeats a point");
+        union.extend(ids);
+    }
+    assert_eq!(union, all);
+    let again = work.harness(&["sweep", &experiment, "--dry-run", "--rung", "0"]);
+    assert_eq!(listed(&again.stdout()), all);
+}
+
+#[test]
+fn halving_runs_rung_by_rung_across_shards_and_resumes_after_a_kill() {
+    let work = Workdir::new();
+    let experiment = halving_experiment(&work);
+    // Rung 1 waits for rung 0.
+    work.harness(&["sweep", &experiment, "--rung", "1"])
+        .expect_code(2)
+        .expect_stderr(&["rung 1", "run rung 0 first"]);
+
+    // Rung 0 in two shards with their own files, merged; then rung 1 from the merged file.
+    for k in 1..=2 {
+        let runs = format!("output.runs=runs-{k}.csv");
+        let epochs = format!("output.epochs=epochs-{k}.csv");
+        let shard = format!("{k}/2");
+        work.harness(&[
+            "sweep",
+            &experiment,
+            "--rung",
+            "0",
+            "--shard",
+            &shard,
+            "--set",
+            &runs,
+            "--set",
+            &epochs,
+        ])
+        .expect_code(0);
+    }
+    work.harness(&["merge", "runs-1.csv", "runs-2.csv", "-o", "runs.csv"])
+        .expect_code(0);
+    assert_eq!(csv_rows(&work.path().join("runs.csv")).len(), 6);
+    let rung1 = work.harness(&[
+        "sweep",
+        &experiment,
+        "--rung",
+        "1",
+        "--select-from",
+        "runs.csv",
+        "--set",
+        "output.runs=runs-1.csv",
+    ]);
+    rung1
+        .expect_code(0)
+        .expect_stdout(&["rung 1: 3 points, 2 epochs each", "best:"]);
+    // The three kept are the three best of rung 0 by validation accuracy.
+    let rows = csv_rows(&work.path().join("runs.csv"));
+    let mut rung0: Vec<(f64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["val_accuracy"].parse().unwrap(),
+                r["learning_rate"].clone(),
+            )
+        })
+        .collect();
+    rung0.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let best: BTreeSet<String> = rung0[..3].iter().map(|(_, lr)| lr.clone()).collect();
+    let kept: BTreeSet<String> = csv_rows(&work.path().join("runs-1.csv"))
+        .iter()
+        .filter(|r| r["rung"] == "1")
+        .map(|r| r["learning_rate"].clone())
+        .collect();
+    assert_eq!(kept, best);
+
+    // The whole search on one machine, killed during rung 0, then resumed: every point of
+    // every rung once.
+    let local = Workdir::new();
+    let experiment = halving_experiment(&local);
+    let runs_csv = local.path().join("results/runs.csv");
+    let mut sweep = local
+        .command(&["sweep", &experiment])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::read_to_string(&runs_csv).map_or(0, |text| text.lines().count()) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no rows after 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sweep.kill().unwrap();
+    sweep.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let resumed = local.harness(&["sweep", &experiment]);
+    resumed.expect_code(0).expect_stdout(&["rung 1: 3 points"]);
+    let rows = csv_rows(&runs_csv);
+    let ids: BTreeSet<&String> = rows.iter().map(|r| &r["run_id"]).collect();
+    assert_eq!((rows.len(), ids.len()), (9, 9), "6 + 3 points, each once");
+    assert_eq!(rows.iter().filter(|r| r["rung"] == "1").count(), 3);
+}
