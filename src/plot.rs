@@ -2,10 +2,14 @@
 //!
 //! Reads runs.csv (and epochs.csv for learning curves) and nothing else: plotting knows nothing
 //! of training. Three charts, each written as `<name>.svg` and `<name>.png`:
-//! - `accuracy_vs_params`: test accuracy against parameter count, one series per activation,
+//! - `accuracy_vs_params`: accuracy against parameter count, one series per activation,
 //!   points labelled with their hidden widths where the label fits (the rest in the legend);
-//! - `learning_curves`: test accuracy after each epoch for chosen runs;
-//! - `accuracy_vs_seconds`: test accuracy against training seconds, one series per activation.
+//! - `learning_curves`: accuracy after each epoch for chosen runs;
+//! - `accuracy_vs_seconds`: accuracy against training seconds, one series per activation.
+//!
+//! The accuracy is validation accuracy when every run drawn held images out for validation (the
+//! test set then plays no part in what the charts rank), else test accuracy; titles and axes
+//! say which.
 //!
 //! An activation has one colour in every chart ([`activation_colour`]); an x axis is
 //! logarithmic when its values span a decade or more ([`log_axis`]). Text uses DejaVu Sans,
@@ -312,15 +316,61 @@ fn axis_number(x: f64) -> String {
     }
 }
 
-/// Test accuracy against parameters or training seconds, one series per activation; a log x
-/// axis when the values span a decade or more.
+/// Which accuracy the charts show: validation when every run drawn has it, else test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Measure {
+    Validation,
+    Test,
+}
+
+impl Measure {
+    fn of(runs: &[&RunRow]) -> Measure {
+        if !runs.is_empty() && runs.iter().all(|r| r.validation_size > 0) {
+            Measure::Validation
+        } else {
+            Measure::Test
+        }
+    }
+
+    fn run(self, run: &RunRow) -> f64 {
+        match self {
+            Measure::Validation => run.val_accuracy,
+            Measure::Test => run.test_accuracy,
+        }
+    }
+
+    fn epoch(self, epoch: &EpochRow) -> f64 {
+        match self {
+            Measure::Validation => epoch.val_accuracy,
+            Measure::Test => epoch.test_accuracy,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Measure::Validation => "validation accuracy",
+            Measure::Test => "test accuracy",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Measure::Validation => "Validation accuracy",
+            Measure::Test => "Test accuracy",
+        }
+    }
+}
+
+/// Accuracy against parameters or training seconds, one series per activation; a log x axis
+/// when the values span a decade or more.
 fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> Result<()> {
     area.fill(&WHITE).map_err(drawing)?;
     let x = |run: &RunRow| match axis {
         Axis::Params => run.params as f64,
         Axis::Seconds => run.train_seconds,
     };
-    let y_range = accuracy_range(runs.iter().map(|r| r.test_accuracy));
+    let measure = Measure::of(&runs.iter().collect::<Vec<_>>());
+    let y_range = accuracy_range(runs.iter().map(|r| measure.run(r)));
     let (x_min, x_max) = runs
         .iter()
         .map(x)
@@ -328,14 +378,16 @@ fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> R
     let log = log_axis(runs.iter().map(x));
     let (title, quantity) = match axis {
         Axis::Params => (
-            "Test accuracy against parameter count",
+            format!("{} against parameter count", measure.title()),
             "parameters (weights and biases",
         ),
         Axis::Seconds => (
-            "Test accuracy against training time",
+            format!("{} against training time", measure.title()),
             "training time (seconds",
         ),
     };
+    let title = title.as_str();
+    let y_desc = format!("{} (fraction)", measure.name());
     let x_desc = format!("{quantity}{})", if log { ", log scale" } else { "" });
     let (width, _) = area.dim_in_pixel();
     let caption = fitting_size(&area, title, 26, width.saturating_sub(40));
@@ -350,6 +402,7 @@ fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> R
         runs,
         x: &x,
         labels: matches!(axis, Axis::Params),
+        measure,
     };
     if log {
         let mut chart = builder
@@ -359,7 +412,7 @@ fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> R
             .configure_mesh()
             .x_label_formatter(&formatter)
             .x_desc(x_desc)
-            .y_desc("test accuracy (fraction)")
+            .y_desc(&y_desc)
             .label_style((FONT_FAMILY, 12))
             .axis_desc_style((FONT_FAMILY, 18))
             .draw()
@@ -374,7 +427,7 @@ fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> R
             .configure_mesh()
             .x_label_formatter(&formatter)
             .x_desc(x_desc)
-            .y_desc("test accuracy (fraction)")
+            .y_desc(&y_desc)
             .label_style((FONT_FAMILY, 12))
             .axis_desc_style((FONT_FAMILY, 18))
             .draw()
@@ -389,6 +442,7 @@ struct Points<'r, F: Fn(&RunRow) -> f64> {
     x: &'r F,
     /// Label points with their hidden widths (where the labels fit).
     labels: bool,
+    measure: Measure,
 }
 
 /// Marker radius of a scatter point, in pixels.
@@ -413,7 +467,7 @@ impl<F: Fn(&RunRow) -> f64> Points<'_, F> {
             chart
                 .draw_series(runs.iter().map(|run| {
                     Circle::new(
-                        ((self.x)(run), run.test_accuracy),
+                        ((self.x)(run), self.measure.run(run)),
                         MARKER,
                         colour.mix(0.85).filled(),
                     )
@@ -452,7 +506,7 @@ impl<F: Fn(&RunRow) -> f64> Points<'_, F> {
         let markers: Vec<(i32, i32)> = self
             .runs
             .iter()
-            .map(|run| chart.backend_coord(&((self.x)(run), run.test_accuracy)))
+            .map(|run| chart.backend_coord(&((self.x)(run), self.measure.run(run))))
             .collect();
         // One label per text and x position (runs of one shape differ only in accuracy: their
         // markers share a column), beside the topmost marker of the column.
@@ -577,8 +631,8 @@ impl Marker {
     }
 }
 
-/// Test accuracy after each epoch, one line per run: the colour of its activation, a marker
-/// shape per run within one activation.
+/// Accuracy after each epoch, one line per run: the colour of its activation, a marker shape
+/// per run within one activation.
 fn learning_curves<DB: DrawingBackend>(
     area: Area<DB>,
     curves: &[(RunRow, Vec<EpochRow>)],
@@ -589,11 +643,13 @@ fn learning_curves<DB: DrawingBackend>(
         .flat_map(|(_, rows)| rows.iter().map(|r| r.epoch))
         .max()
         .unwrap_or(1);
+    let measure = Measure::of(&curves.iter().map(|(run, _)| run).collect::<Vec<_>>());
     let y_range = accuracy_range(
         curves
             .iter()
-            .flat_map(|(_, rows)| rows.iter().map(|r| r.test_accuracy)),
+            .flat_map(|(_, rows)| rows.iter().map(|r| measure.epoch(r))),
     );
+    let y_desc = format!("{} (fraction)", measure.name());
     let (width, _) = area.dim_in_pixel();
     let title = "Learning curves";
     let mut chart = ChartBuilder::on(&area)
@@ -614,7 +670,7 @@ fn learning_curves<DB: DrawingBackend>(
         .x_labels((epochs as usize).min(20))
         .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("epoch")
-        .y_desc("test accuracy (fraction)")
+        .y_desc(&y_desc)
         .label_style((FONT_FAMILY, 12))
         .axis_desc_style((FONT_FAMILY, 18))
         .draw()
@@ -628,7 +684,7 @@ fn learning_curves<DB: DrawingBackend>(
         let colour = rgb(activation_colour(series));
         let points: Vec<(f64, f64)> = rows
             .iter()
-            .map(|r| (r.epoch as f64, r.test_accuracy))
+            .map(|r| (r.epoch as f64, measure.epoch(r)))
             .collect();
         chart
             .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))

@@ -282,3 +282,33 @@ fn unknown_flag_is_a_usage_error() {
         .expect_code(2)
         .expect_stderr(&["--quiet-not-a-flag"]);
 }
+
+#[test]
+fn check_names_runs_after_their_changes_and_omits_an_unused_activation() {
+    let work = Workdir::new();
+    let config = repo().join("configs/sigmoid_16x16.toml");
+    let config = config.to_str().unwrap();
+    work.harness(&[
+        "check",
+        config,
+        "--set",
+        "model.hidden=[32,32]",
+        "--set",
+        "train.epochs=5",
+        "--set",
+        "output.runs=elsewhere.csv",
+    ])
+    .expect_code(0)
+    .expect_stdout(&["name = \"sigmoid_16x16_32x32_e5\"", "784-32-32-10 network"]);
+    work.harness(&["check", config, "--set", "name=mine", "--set", "seed=3"])
+        .expect_code(0)
+        .expect_stdout(&["name = \"mine\""]);
+    work.harness(&["check", config, "--backend", "ndarray"])
+        .expect_code(0)
+        .expect_stdout(&["name = \"sigmoid_16x16_ndarray\""]);
+    // Without hidden layers there is no activation: check prints none (the CSV says `none`).
+    let logistic = repo().join("configs/logistic.toml");
+    let run = work.harness(&["check", logistic.to_str().unwrap()]);
+    run.expect_code(0).expect_stdout(&["784-10 network"]);
+    assert!(!run.stdout().contains("activation ="), "{}", run.describe());
+}

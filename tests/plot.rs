@@ -320,3 +320,36 @@ fn runs_of_one_shape_share_one_label() {
     );
     assert_eq!(labels("64x64"), 1);
 }
+
+/// Runs that held images out are charted by validation accuracy, and the charts say so.
+#[test]
+fn runs_with_validation_are_charted_by_validation_accuracy() {
+    let work = Workdir::new();
+    let runs: Vec<RunRow> = [("a", 0.91, 0.97), ("b", 0.95, 0.90)]
+        .into_iter()
+        .map(|(id, validation, test)| RunRow {
+            run_id: format!("r{id}"),
+            attempt: format!("a{id}"),
+            name: format!("run_{id}"),
+            shape: "784-16-10".into(),
+            activation: "relu".into(),
+            params: 12_730,
+            validation_size: 10_000,
+            val_accuracy: validation,
+            test_accuracy: test,
+            train_seconds: 1.0,
+            status: Status::Ok,
+            ..RunRow::default()
+        })
+        .collect();
+    write_rows(&work.path().join("runs.csv"), &runs);
+    work.harness(&["plot", "runs.csv", "-o", "v"])
+        .expect_code(0);
+    let svg = std::fs::read_to_string(work.path().join("v/accuracy_vs_params.svg")).unwrap();
+    assert!(
+        svg.contains("Validation accuracy against parameter count"),
+        "{svg}"
+    );
+    assert!(svg.contains("validation accuracy (fraction)"));
+    assert!(!svg.contains("test accuracy"));
+}
