@@ -143,7 +143,7 @@ pub fn markdown(path: &Path, group_by: &[String]) -> Result<String> {
     writeln!(
         out,
         "|{}---|---|---|---|---|---|",
-        "---|".repeat(shown.len() + 1)
+        "---|".repeat(shown.len())
     )?;
     for group in &groups {
         let sd = group

@@ -62,6 +62,13 @@ fn groups_over_seeds_with_independent_means_and_deviations() {
     let run = work.harness(&["report", "runs.csv", "--group-by", "shape,activation"]);
     run.expect_code(0);
     let stdout = run.stdout();
+    // A Markdown table: the separator has as many cells as the header and every row.
+    let table: Vec<&str> = stdout.lines().take_while(|l| l.starts_with('|')).collect();
+    let cells = |line: &str| line.matches('|').count();
+    assert!(
+        table.iter().all(|l| cells(l) == cells(table[0])),
+        "{stdout}"
+    );
     let lines: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| shape"))
