@@ -44,6 +44,39 @@ impl Augment {
     pub fn is_off(&self) -> bool {
         self.shift == 0 && self.rotate == 0.0
     }
+}
+
+/// Angles are drawn in steps of this many degrees, so that each angle's bilinear weights are
+/// computed once per run, not once per image.
+const ANGLE_STEP: f64 = 0.5;
+
+/// Side of an image, in pixels.
+const SIDE: i64 = 28;
+
+/// Applies an [`Augment`]: the rotations' bilinear taps computed once, then each image copied
+/// through them.
+pub struct Augmenter {
+    shift: i64,
+    /// For each drawable angle, for each output pixel: four source pixels and their weights
+    /// (an out-of-frame source has weight 0).
+    rotations: Vec<Vec<[(u16, f32); 4]>>,
+}
+
+impl Augmenter {
+    pub fn new(augment: Augment) -> Augmenter {
+        let steps = (augment.rotate / ANGLE_STEP).floor() as i64;
+        let rotations = if steps == 0 {
+            Vec::new()
+        } else {
+            (-steps..=steps)
+                .map(|step| taps((step as f64 * ANGLE_STEP).to_radians()))
+                .collect()
+        };
+        Augmenter {
+            shift: augment.shift as i64,
+            rotations,
+        }
+    }
 
     /// Appends image `index` of `split`, moved and turned by a random draw, scaled to [0, 1].
     fn extend(
@@ -54,51 +87,79 @@ impl Augment {
         out: &mut Vec<f32>,
     ) {
         let pixels = split.pixels(index);
-        let k = self.shift as i64;
+        let k = self.shift;
         let dx = if k > 0 { rng.random_range(-k..=k) } else { 0 };
         let dy = if k > 0 { rng.random_range(-k..=k) } else { 0 };
-        if self.rotate == 0.0 {
-            // A whole-pixel shift: copy rows, fill what comes in with black.
-            for y in 0..28i64 {
-                for x in 0..28i64 {
-                    let (sx, sy) = (x - dx, y - dy);
-                    let byte = if (0..28).contains(&sx) && (0..28).contains(&sy) {
-                        pixels[(sy * 28 + sx) as usize]
-                    } else {
-                        0
-                    };
-                    out.push(crate::data::intensity(byte));
+        if self.rotations.is_empty() {
+            // A whole-pixel shift, row by row: what comes in from outside is black.
+            let width = (SIDE - dx.abs()) as usize;
+            for y in 0..SIDE {
+                let sy = y - dy;
+                if !(0..SIDE).contains(&sy) {
+                    out.extend(std::iter::repeat_n(0.0, SIDE as usize));
+                    continue;
                 }
+                let row = &pixels[(sy * SIDE) as usize..((sy + 1) * SIDE) as usize];
+                let (left, source) = if dx >= 0 {
+                    (dx as usize, &row[..width])
+                } else {
+                    (0, &row[(-dx) as usize..])
+                };
+                out.extend(std::iter::repeat_n(0.0, left));
+                out.extend(source.iter().map(|&byte| crate::data::intensity(byte)));
+                out.extend(std::iter::repeat_n(0.0, SIDE as usize - left - width));
             }
             return;
         }
-        let angle = rng.random_range(-self.rotate..=self.rotate).to_radians();
-        let (sin, cos) = angle.sin_cos();
-        let at = |x: i64, y: i64| -> f64 {
-            if (0..28).contains(&x) && (0..28).contains(&y) {
-                f64::from(pixels[(y * 28 + x) as usize])
-            } else {
-                0.0
-            }
-        };
-        const CENTRE: f64 = 13.5;
-        for y in 0..28 {
-            for x in 0..28 {
-                // Where this output pixel comes from: undo the shift, then the rotation.
-                let (ux, uy) = ((x - dx) as f64 - CENTRE, (y - dy) as f64 - CENTRE);
-                let sx = cos * ux + sin * uy + CENTRE;
-                let sy = -sin * ux + cos * uy + CENTRE;
-                let (x0, y0) = (sx.floor(), sy.floor());
-                let (fx, fy) = (sx - x0, sy - y0);
-                let (x0, y0) = (x0 as i64, y0 as i64);
-                let value = at(x0, y0) * (1.0 - fx) * (1.0 - fy)
-                    + at(x0 + 1, y0) * fx * (1.0 - fy)
-                    + at(x0, y0 + 1) * (1.0 - fx) * fy
-                    + at(x0 + 1, y0 + 1) * fx * fy;
-                out.push((value / 255.0) as f32);
+        let rotation = &self.rotations[rng.random_range(0..self.rotations.len())];
+        for y in 0..SIDE {
+            for x in 0..SIDE {
+                let (ux, uy) = (x - dx, y - dy);
+                if !(0..SIDE).contains(&ux) || !(0..SIDE).contains(&uy) {
+                    out.push(0.0);
+                    continue;
+                }
+                let value: f32 = rotation[(uy * SIDE + ux) as usize]
+                    .iter()
+                    .map(|&(source, weight)| weight * f32::from(pixels[usize::from(source)]))
+                    .sum();
+                // f32 weights may sum to a hair over 1.
+                out.push((value / 255.0).min(1.0));
             }
         }
     }
+}
+
+/// The bilinear taps of a rotation by `angle` about the image's centre: for each output pixel,
+/// where it comes from in the input.
+fn taps(angle: f64) -> Vec<[(u16, f32); 4]> {
+    const CENTRE: f64 = 13.5;
+    let (sin, cos) = angle.sin_cos();
+    let mut taps = Vec::with_capacity((SIDE * SIDE) as usize);
+    for y in 0..SIDE {
+        for x in 0..SIDE {
+            let (ux, uy) = (x as f64 - CENTRE, y as f64 - CENTRE);
+            let sx = cos * ux + sin * uy + CENTRE;
+            let sy = -sin * ux + cos * uy + CENTRE;
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = (sx - x0, sy - y0);
+            let (x0, y0) = (x0 as i64, y0 as i64);
+            let tap = |x: i64, y: i64, weight: f64| {
+                if (0..SIDE).contains(&x) && (0..SIDE).contains(&y) {
+                    ((y * SIDE + x) as u16, weight as f32)
+                } else {
+                    (0, 0.0)
+                }
+            };
+            taps.push([
+                tap(x0, y0, (1.0 - fx) * (1.0 - fy)),
+                tap(x0 + 1, y0, fx * (1.0 - fy)),
+                tap(x0, y0 + 1, (1.0 - fx) * fy),
+                tap(x0 + 1, y0 + 1, fx * fy),
+            ]);
+        }
+    }
+    taps
 }
 
 /// Images and labels of one mini-batch, on the host.
@@ -122,19 +183,20 @@ impl HostBatch {
         }
     }
 
-    /// Copies the images at `indices` out of `split`, each changed by a draw of `augment`.
+    /// Copies the images at `indices` out of `split`, each changed by a draw of `augmenter`
+    /// (unchanged without one).
     pub fn gather_augmented(
         split: &Split,
         indices: &[usize],
-        augment: Augment,
+        augmenter: Option<&Augmenter>,
         rng: &mut Xoshiro256PlusPlus,
     ) -> HostBatch {
-        if augment.is_off() {
+        let Some(augmenter) = augmenter else {
             return HostBatch::gather(split, indices);
-        }
+        };
         let mut pixels = Vec::with_capacity(indices.len() * INPUTS);
         for &i in indices {
-            augment.extend(split, i, rng, &mut pixels);
+            augmenter.extend(split, i, rng, &mut pixels);
         }
         HostBatch {
             pixels,
@@ -192,7 +254,8 @@ struct Source<'a> {
     split: &'a Split,
     plan: Plan,
     rng: Xoshiro256PlusPlus,
-    /// The augmentation's draws, apart from the shuffle's.
+    /// The augmentation, and its draws apart from the shuffle's.
+    augmenter: Option<Augmenter>,
     augment_rng: Xoshiro256PlusPlus,
     order: Vec<usize>,
     /// Batches made so far.
@@ -204,6 +267,7 @@ impl<'a> Source<'a> {
         Source {
             split,
             rng: Xoshiro256PlusPlus::seed_from_u64(plan.seed),
+            augmenter: (!plan.augment.is_off()).then(|| Augmenter::new(plan.augment)),
             augment_rng: Xoshiro256PlusPlus::seed_from_u64(plan.seed ^ 0x5eed_a06e_17a7_1011),
             order: (0..split.len()).collect(),
             plan,
@@ -229,7 +293,7 @@ impl Iterator for Source<'_> {
         Some(HostBatch::gather_augmented(
             self.split,
             &self.order[start..end],
-            self.plan.augment,
+            self.augmenter.as_ref(),
             &mut self.augment_rng,
         ))
     }
@@ -383,7 +447,8 @@ mod tests {
                 rotate: 15.0,
             },
         ] {
-            let moved = HostBatch::gather_augmented(&split, &indices, augment, &mut rng);
+            let augmenter = Augmenter::new(augment);
+            let moved = HostBatch::gather_augmented(&split, &indices, Some(&augmenter), &mut rng);
             assert_eq!(moved.labels, plain.labels);
             assert_eq!(moved.pixels.len(), plain.pixels.len());
             assert!(moved.pixels.iter().all(|p| (0.0..=1.0).contains(p)));
@@ -407,18 +472,56 @@ mod tests {
             shift: 3,
             rotate: 10.0,
         };
+        let augmenter = Augmenter::new(augment);
         let first = HostBatch::gather_augmented(
             &split,
             &indices,
-            augment,
+            Some(&augmenter),
             &mut Xoshiro256PlusPlus::seed_from_u64(9),
         );
         let again = HostBatch::gather_augmented(
             &split,
             &indices,
-            augment,
+            Some(&augmenter),
             &mut Xoshiro256PlusPlus::seed_from_u64(9),
         );
         assert_eq!(first.pixels, again.pixels);
+    }
+
+    #[test]
+    fn a_shift_moves_every_pixel_by_the_same_whole_offset() {
+        let limits = crate::data::Limits {
+            train: Some(50),
+            ..Default::default()
+        };
+        let split = load(DatasetName::Mnist, None, limits).unwrap().train;
+        let augmenter = Augmenter::new(Augment {
+            shift: 2,
+            rotate: 0.0,
+        });
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+        let shifted = |index: usize, dx: i64, dy: i64| -> Vec<f32> {
+            let pixels = split.pixels(index);
+            (0..28i64)
+                .flat_map(|y| (0..28i64).map(move |x| (x - dx, y - dy)))
+                .map(|(x, y)| {
+                    if (0..28).contains(&x) && (0..28).contains(&y) {
+                        crate::data::intensity(pixels[(y * 28 + x) as usize])
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        };
+        let mut offsets = std::collections::BTreeSet::new();
+        for index in 0..50 {
+            let mut out = Vec::new();
+            augmenter.extend(&split, index, &mut rng, &mut out);
+            let offset = (-2..=2)
+                .flat_map(|dx| (-2..=2).map(move |dy| (dx, dy)))
+                .find(|&(dx, dy)| shifted(index, dx, dy) == out);
+            offsets.insert(offset.expect("the image is its original shifted"));
+        }
+        assert!(offsets.len() > 10, "offsets drawn: {offsets:?}");
     }
 }
