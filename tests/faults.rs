@@ -274,6 +274,61 @@ fn a_failed_row_and_its_retry_merge_and_count_once() {
 }
 
 #[test]
+fn a_shard_with_a_failed_row_and_its_ok_retry_merges_and_the_ok_row_stands() {
+    let work = Workdir::new();
+    let data = repo().join("data/mnist");
+    // The data folder is missing at first: the run fails; then it appears and the retry is ok.
+    work.write(
+        "e.toml",
+        "[base]
+data.dir = \"later\"\ndata.train_limit = 500\ndata.validation = 200\n\
+         data.test_limit = 200\nmodel.hidden = [8]\ntrain.epochs = 1\n\
+         output.save_model = false\n[grid]\nseed = [1, 2]\n",
+    );
+    let shard = [
+        "--set",
+        "output.runs=runs-1.csv",
+        "--set",
+        "output.epochs=epochs-1.csv",
+    ];
+    let first = work.harness(&[&["sweep", "e.toml"], &shard[..]].concat());
+    first
+        .expect_code(1)
+        .expect_stdout(&["0 ok, 0 diverged, 2 failed"]);
+    std::os::unix::fs::symlink(&data, work.path().join("later")).unwrap();
+    work.harness(&[&["sweep", "e.toml", "--retry-failed"], &shard[..]].concat())
+        .expect_code(0)
+        .expect_stdout(&["2 ok, 0 diverged, 0 failed"]);
+    let rows = csv_rows(&work.path().join("runs-1.csv"));
+    assert_eq!(rows.len(), 4, "two failed rows, then two ok rows");
+    // The file merges (it did not: "different results in runs-1.csv and runs-1.csv").
+    work.harness(&["merge", "runs-1.csv", "-o", "runs.csv"])
+        .expect_code(0);
+    work.harness(&["merge", "epochs-1.csv", "-o", "epochs.csv"])
+        .expect_code(0);
+    let report = work.harness(&["report", "runs.csv"]);
+    report
+        .expect_code(0)
+        .expect_stdout(&["| 2 |", "2 earlier attempts"]);
+    assert!(
+        !report.stdout().contains("failed runs left out"),
+        "{}",
+        report.describe()
+    );
+    // Resume sees both points done; the epochs of the ok attempts are there.
+    work.harness(&[
+        "sweep",
+        "e.toml",
+        "--dry-run",
+        "--set",
+        "output.runs=runs.csv",
+    ])
+    .expect_code(0)
+    .expect_stdout(&["2 points, 0 to run, 2 done"]);
+    assert_eq!(csv_rows(&work.path().join("epochs.csv")).len(), 2);
+}
+
+#[test]
 fn absurd_inputs_are_refused_up_front_with_a_reason() {
     let work = Workdir::new();
     let config = tiny_config(&work);
