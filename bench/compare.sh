@@ -32,7 +32,8 @@ row() { # row CONFIG PEER-LABEL HARNESS-SECONDS PEER-SECONDS
     'BEGIN { printf "| %s | %.3f | %s | %.3f | %.2fx |\n", c, h, p, s, s / h }'
 }
 
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
+cpu() { grep -m1 "^$1" /proc/cpuinfo | cut -d: -f2 | xargs; }
+echo "machine: $(nproc) CPUs, $(cpu 'model name') ($(cpu vendor_id), family $(cpu 'cpu family') model $(cpu 'model\s*:' || true)); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "harness $("$harness" --version | cut -d' ' -f2), $("$py" -c 'import numpy, sklearn; print("numpy", numpy.__version__, "scikit-learn", sklearn.__version__)')$("$py" -c 'import torch; print(", torch", torch.__version__)' 2>/dev/null || true)"
 echo
 echo "| config | harness s/epoch | peer | peer s/epoch | peer / harness |"

@@ -98,6 +98,29 @@ pub struct Figure {
     pub peer: String,
 }
 
+/// The CPU as /proc/cpuinfo names it: model, vendor, logical CPUs and whether it has AVX-512
+/// (figures hold only for the machine they were measured on: BENCHMARKS.md keeps one table per
+/// machine).
+pub fn machine() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_once(':'))
+            .map_or("unknown".to_string(), |(_, value)| value.trim().to_string())
+    };
+    let avx512 = field("flags").split_whitespace().any(|f| f == "avx512f");
+    format!(
+        "{} ({}, family {} model {}), {} logical CPUs, AVX-512 {}",
+        field("model name"),
+        field("vendor_id"),
+        field("cpu family"),
+        field("model\t"),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        if avx512 { "yes" } else { "no" }
+    )
+}
+
 /// Runs the benchmark and prints its figures.
 pub fn bench(options: &Options) -> Result<()> {
     for name in &options.configs {
@@ -113,6 +136,7 @@ pub fn bench(options: &Options) -> Result<()> {
     let data = data::load(data::DatasetName::Mnist, None, data::Limits::default())?;
     let load_seconds = started.elapsed().as_secs_f64();
     if !options.json {
+        println!("machine: {}", machine());
         println!(
             "data: MNIST loaded and checksummed in {load_seconds:.3} s; {} CPU threads; load \
              average {}",

@@ -71,7 +71,7 @@ pub enum Command {
         /// write their own files (default: output.runs).
         #[arg(long, value_name = "RUNS_CSV")]
         select_from: Option<PathBuf>,
-        /// Also rerun points whose last row says failed.
+        /// Also rerun points whose run stands as failed (every attempt so far failed).
         #[arg(long)]
         retry_failed: bool,
         /// Rerun every point, even those already recorded.
