@@ -53,25 +53,41 @@ pub struct Locked {
 }
 
 impl Locked {
-    /// Opens and locks `path`, creating it (and its folder) when `create`. Waits for other
-    /// holders. `what` names the file in errors ("runs file").
+    /// Opens and locks `path` for reading and appending, creating it (and its folder) when
+    /// `create`. Waits for other holders. `what` names the file in errors ("runs file").
     pub fn open(path: &Path, what: &str, create: bool) -> Result<Locked> {
         if create && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create folder {}", parent.display()))?;
         }
+        Self::open_with(path, what, create, Access::Write)
+    }
+
+    /// Opens `path` read-only under a shared lock: readers wait for a commit in progress, and
+    /// need no write permission.
+    pub fn open_shared(path: &Path, what: &str) -> Result<Locked> {
+        Self::open_with(path, what, false, Access::Read)
+    }
+
+    fn open_with(path: &Path, what: &str, create: bool, access: Access) -> Result<Locked> {
         loop {
             if let Ok(metadata) = fs::metadata(path) {
                 input::check_metadata(path, what, input::CSV_MAX, &metadata)?;
             }
-            let file = OpenOptions::new()
-                .read(true)
-                .append(true)
-                .create(create)
-                .open(path)
-                .map_err(|e| open_error(path, what, &e))?;
-            file.lock()
-                .with_context(|| format!("cannot lock {what} {}", path.display()))?;
+            let file = match access {
+                Access::Write => OpenOptions::new()
+                    .read(true)
+                    .append(true)
+                    .create(create)
+                    .open(path),
+                Access::Read => File::open(path),
+            }
+            .map_err(|e| open_error(path, what, &e))?;
+            match access {
+                Access::Write => file.lock(),
+                Access::Read => file.lock_shared(),
+            }
+            .with_context(|| format!("cannot lock {what} {}", path.display()))?;
             // The path may name another file by now: wait on that one instead.
             let held = file.metadata()?;
             match fs::metadata(path) {
@@ -141,6 +157,13 @@ impl Locked {
         );
         Ok(Some(aside))
     }
+}
+
+/// How a results file is opened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
 }
 
 fn open_error(path: &Path, what: &str, error: &std::io::Error) -> anyhow::Error {

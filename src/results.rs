@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::user_error;
-use crate::journal::{Locked, Pair};
+use crate::journal::{Locked, Pair, journal_path};
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -461,33 +461,45 @@ fn csv_error_text<T: Row>(error: &csv::Error) -> String {
 }
 
 /// Every run row of the runs file at `path` (none if it does not exist), after finishing any
-/// interrupted commit. The file is locked while it is read.
+/// interrupted commit. The file is read under a shared lock (no write permission needed),
+/// unless a dead writer's journal must be rolled forward first.
 pub fn read_runs(path: &Path) -> Result<Vec<RunRow>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let pair = Pair::lock(path, None, false)?;
-    parse(&pair.runs.contents()?, path)
+    read_existing_or_none(path)
 }
 
 /// Every row of the epochs file at `path` (none if it does not exist), read under its lock.
 pub fn read_epochs(path: &Path) -> Result<Vec<EpochRow>> {
+    read_existing_or_none(path)
+}
+
+fn read_existing_or_none<T: Row>(path: &Path) -> Result<Vec<T>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let locked = Locked::open(path, EpochRow::WHAT, false)?;
-    parse(&locked.contents()?, path)
+    read_existing(path)
 }
 
 /// Reads rows of either kind from a file that must exist.
 pub fn read_existing<T: Row>(path: &Path) -> Result<Vec<T>> {
     crate::input::regular_file(path, T::WHAT, crate::input::CSV_MAX)?;
-    if T::WHAT == RunRow::WHAT {
-        let pair = Pair::lock(path, None, false)?;
-        parse(&pair.runs.contents()?, path)
-    } else {
-        let locked = Locked::open(path, T::WHAT, false)?;
-        parse(&locked.contents()?, path)
+    loop {
+        if T::WHAT == RunRow::WHAT && journal_path(path).exists() {
+            // A commit was interrupted: finish it (this needs to write), then read.
+            let pair = Pair::lock(path, None, false).with_context(|| {
+                format!(
+                    "{} has an interrupted commit ({}) that must be finished before it is read",
+                    path.display(),
+                    journal_path(path).display()
+                )
+            })?;
+            return parse(&pair.runs.contents()?, path);
+        }
+        let locked = Locked::open_shared(path, T::WHAT)?;
+        // A writer may have died while this reader waited for the lock.
+        if T::WHAT == RunRow::WHAT && journal_path(path).exists() {
+            continue;
+        }
+        return parse(&locked.contents()?, path);
     }
 }
 

@@ -420,3 +420,42 @@ fn every_shipped_experiment_parses() {
     }
     assert!(checked >= 6, "{checked} experiments");
 }
+
+/// Readers need no write permission: a runs file on a read-only filesystem is reported and
+/// plotted. Needs root to mount one (CI runs as root); elsewhere it says why it skips.
+#[test]
+fn results_on_a_read_only_filesystem_can_be_read() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    work.harness(&["run", &config, "--quiet"]).expect_code(0);
+    let mount = work.path().join("ro");
+    std::fs::create_dir(&mount).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .status()
+    };
+    let mounted = run(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=4m",
+        "tmpfs",
+        mount.to_str().unwrap(),
+    ]);
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    }
+    for file in ["runs.csv", "epochs.csv"] {
+        std::fs::copy(work.path().join("results").join(file), mount.join(file)).unwrap();
+    }
+    let remounted = run(&["mount", "-o", "remount,ro", mount.to_str().unwrap()]);
+    assert!(remounted.is_ok_and(|s| s.success()));
+    let report = work.harness(&["report", "ro/runs.csv"]);
+    let plot = work.harness(&["plot", "ro/runs.csv", "-o", "plots"]);
+    let _ = run(&["umount", mount.to_str().unwrap()]);
+    report.expect_code(0).expect_stdout(&["1 ok runs"]);
+    plot.expect_code(0);
+}
