@@ -660,6 +660,16 @@ impl RawConfig {
                 "must be a different file from output.runs (their columns differ)",
             ));
         }
+        for (key, path) in [
+            ("output.runs", Some(&runs)),
+            ("output.epochs", Some(&epochs_csv)),
+            ("output.models", self.output.models.as_ref()),
+            ("data.dir", self.data.dir.as_ref()),
+        ] {
+            if path.is_some_and(|p| p.as_os_str().is_empty()) {
+                problems.push(Problem::new(key, "must not be empty: give a path"));
+            }
+        }
 
         if !problems.is_empty() {
             return Err(problems);

@@ -351,6 +351,40 @@ impl Experiment {
             None => (1, 0, Vec::new()),
             Some(table) => random_search(table, &origin)?,
         };
+        // A key that does not change what is trained would make every value the same run.
+        let searched = grid
+            .keys()
+            .map(|k| ("grid", k))
+            .chain(distributions.iter().map(|(k, _)| ("random", k)));
+        for (table, key) in searched {
+            if !config::affects_result(key) {
+                return Err(user_error(format!(
+                    "{}: {table}.{key} does not change what is trained (names, output paths and \
+                     the data folder are not part of a run), so every value would be the same \
+                     run; set it in the base or with --set",
+                    origin(&format!("{table}.{key}"))
+                )));
+            }
+            if raw.halving.is_some() && key == "train.epochs" {
+                return Err(user_error(format!(
+                    "{}: {table}.train.epochs: with [halving], each rung sets the epochs \
+                     (min_epochs * eta^rung, up to max_epochs)",
+                    origin(&format!("{table}.{key}"))
+                )));
+            }
+        }
+        if raw.halving.is_some()
+            && let Some((i, _)) = raw
+                .point
+                .iter()
+                .enumerate()
+                .find(|(_, p)| leaves(p, "").iter().any(|(k, _)| k == "train.epochs"))
+        {
+            return Err(user_error(format!(
+                "{}: point[{i}] sets train.epochs; with [halving], each rung sets the epochs",
+                origin(&format!("point[{i}]"))
+            )));
+        }
         let searching = !distributions.is_empty() || raw.random.is_some();
 
         let combinations = grid
@@ -1329,5 +1363,28 @@ mod tests {
             "base = \"base.toml\"\n[halving]\nmin_epochs = 3\nmax_epochs = 2\n",
         );
         assert!(message.contains("must be at least min_epochs"), "{message}");
+    }
+
+    #[test]
+    fn keys_that_change_nothing_trained_and_epochs_under_halving_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, needle) in [
+            (
+                "base = \"base.toml\"\n[grid]\n\"output.runs\" = [\"a.csv\", \"b.csv\"]\n",
+                "grid.output.runs does not change what is trained",
+            ),
+            (
+                "base = \"base.toml\"\n[grid]\nname = [\"a\", \"b\"]\n",
+                "grid.name does not change what is trained",
+            ),
+            (
+                "base = \"base.toml\"\n[grid]\nseed = [1, 2]\n\"train.epochs\" = [1, 2]\n\
+                 [halving]\nmin_epochs = 1\nmax_epochs = 3\n",
+                "each rung sets the epochs",
+            ),
+        ] {
+            let message = error(dir.path(), text);
+            assert!(message.contains(needle), "{message}");
+        }
     }
 }

@@ -11,19 +11,24 @@
 //! 2. Finish any commit a dead process left (below), and repair a last line without its newline
 //!    (a file cut short by hand or by a full disk): the partial line is moved into
 //!    `<file>.partial-<time>` next to the file and a notice says so.
-//! 3. Write `<runs file>.journal`: both files' lengths and identities and the bytes to append,
-//!    with a SHA-256 of the whole, to a temporary name, fsync, rename into place, fsync the
-//!    folder. From this instant the run is committed.
+//! 3. Write `<runs file>.journal` (beside the runs file's real path, whatever name it was given
+//!    by): both files' absolute paths, their header, and every record to append, with a
+//!    SHA-256 of the whole, to a temporary name; fsync; rename into place; fsync the folder.
+//!    From this instant the run is committed.
 //! 4. Append the epoch rows, fsync; append the run row, fsync.
 //! 5. Delete the journal, fsync the folder.
 //!
-//! Recovery, by whichever harness command next locks the runs file (a writer, or a reader such
+//! Recovery, by whichever harness command next opens the runs file (a writer, or a reader such
 //! as `report`): a journal found under the lock belongs to a process that died after step 3
-//! (a live writer holds the lock until step 5). Both files are cut back to the journal's lengths
-//! and its bytes appended again, which is the same whether the dead process had written none,
-//! part or all of them. A file whose identity changed or that became shorter was replaced by
-//! something that does not follow this protocol: it is left alone, the journal is kept beside
-//! it as `<journal>.unapplied-<time>`, and a warning names both.
+//! (a live writer holds the lock until step 5). Recovery only ever adds: every record carries
+//! its run's attempt id, so a record is either in the file or not. A partial last line that
+//! begins one of the journal's records is the dead process's and is cut; any other partial line
+//! is moved aside as in step 2; then every record of the journal not yet in the file is
+//! appended. This is the same whether the dead process had written none, part or all of its
+//! rows, and it never removes a row another process appended meanwhile (a second runs file
+//! sharing the epochs file, the file reached by another name, a merge that replaced it). A
+//! journal that does not read back (edited by hand) is kept as `<journal>.damaged-<time>` with
+//! a warning, never applied or deleted.
 //!
 //! An I/O error in step 4 (a full disk) cuts both files back and deletes the journal: the
 //! command fails and the row is printed, but the files hold exactly what they held before.
@@ -180,16 +185,6 @@ fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     a.len() == b.len() && a.modified().ok() == b.modified().ok()
 }
 
-#[cfg(unix)]
-fn identity(metadata: &fs::Metadata) -> (u64, u64) {
-    (metadata.dev(), metadata.ino())
-}
-
-#[cfg(not(unix))]
-fn identity(_metadata: &fs::Metadata) -> (u64, u64) {
-    (0, 0)
-}
-
 /// `<path>.<suffix>`, next to `path`.
 pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -203,22 +198,79 @@ fn stamp() -> String {
     chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string()
 }
 
-/// The journal of the runs file at `runs`.
+/// The journal of the runs file at `runs`: beside its real path (symbolic links resolved), so
+/// that every name of one file finds one journal.
 pub fn journal_path(runs: &Path) -> PathBuf {
-    sibling(runs, "journal")
+    sibling(&real_path(runs), "journal")
+}
+
+/// `path` made absolute, with `.` and `..` and the symbolic links of the part that exists
+/// resolved (the file itself need not exist), so that two spellings of one file compare equal.
+pub fn real_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    // `.` and `..` by the letters first, then links through the longest part that exists.
+    let mut lexical = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            other => lexical.push(other),
+        }
+    }
+    let mut existing = lexical.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return lexical,
+        }
+    }
+    let mut real = fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
+    for name in rest.into_iter().rev() {
+        real.push(name);
+    }
+    real
+}
+
+/// What a commit appends to one file: the file's header (written first when the file is empty)
+/// and each record, a whole CSV line with its newline, unique by its attempt id.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Records {
+    pub header: String,
+    pub records: Vec<String>,
+}
+
+impl Records {
+    /// The bytes to append to a file that holds `len` bytes.
+    fn bytes(&self, len: u64) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        if len == 0 {
+            bytes.extend(self.header.as_bytes());
+            bytes.push(b'\n');
+        }
+        for record in &self.records {
+            bytes.extend(record.as_bytes());
+        }
+        bytes
+    }
 }
 
 /// One file's part of a commit.
 #[derive(Debug, Serialize, Deserialize)]
 struct Part {
-    /// As given (relative paths are relative to the working directory of the writer).
+    /// Absolute, so that a command started from another folder finds the file.
     path: PathBuf,
-    /// Length before the commit.
-    len: u64,
-    /// Device and inode, to tell a replaced file.
-    identity: (u64, u64),
-    /// What the commit appends.
-    bytes: String,
+    records: Records,
 }
 
 /// What a journal holds: the parts, epochs first (the order they are appended in).
@@ -229,7 +281,10 @@ struct Journal {
     runs: Part,
 }
 
-const JOURNAL_FORMAT: u32 = 1;
+const JOURNAL_FORMAT: u32 = 2;
+
+/// The largest journal read back (its rows are one run's: kilobytes).
+const JOURNAL_MAX: u64 = 64 << 20;
 
 impl Journal {
     fn encode(&self) -> Vec<u8> {
@@ -237,7 +292,7 @@ impl Journal {
         format!("{body}\n{:x}\n", Sha256::digest(body.as_bytes())).into_bytes()
     }
 
-    /// The journal in `bytes`, or `None` if it is torn or foreign.
+    /// The journal in `bytes`, or `None` if it does not read back whole.
     fn decode(bytes: &[u8]) -> Option<Journal> {
         let text = std::str::from_utf8(bytes).ok()?;
         let (body, sum) = text.trim_end().rsplit_once('\n')?;
@@ -300,9 +355,18 @@ impl Pair {
     pub fn lock(runs: &Path, epochs: Option<&Path>, create: bool) -> Result<Pair> {
         let runs = Locked::open(runs, "runs file", create)?;
         let journal = journal_path(&runs.path);
+        // A journal that does not read back whole is set aside under the lock, below.
+        let pending = if journal.exists() {
+            Some(
+                input::read_bytes(&journal, "journal", JOURNAL_MAX)
+                    .ok()
+                    .and_then(|bytes| Journal::decode(&bytes)),
+            )
+        } else {
+            None
+        };
         // A journal may name an epochs file this command does not (another command's): lock it
         // too, to recover.
-        let pending = fs::read(&journal).ok().map(|bytes| Journal::decode(&bytes));
         let epochs_path = epochs.map(Path::to_path_buf).or_else(|| {
             pending
                 .as_ref()
@@ -311,12 +375,21 @@ impl Pair {
                 .map(|part| part.path.clone())
         });
         let epochs = match epochs_path {
-            Some(path) => Some(Locked::open(&path, "epochs file", create || path.exists())?),
+            Some(path) => {
+                if real_path(&path) == real_path(&runs.path) {
+                    return Err(user_error(format!(
+                        "{} is both the runs file and the epochs file; give output.epochs a file \
+                         of its own",
+                        path.display()
+                    )));
+                }
+                Some(Locked::open(&path, "epochs file", create || path.exists())?)
+            }
             None => None,
         };
         let pair = Pair { runs, epochs };
-        if let Some(journal_bytes) = pending {
-            pair.recover(&journal, journal_bytes)?;
+        if let Some(decoded) = pending {
+            pair.recover(&journal, decoded)?;
         }
         Ok(pair)
     }
@@ -324,81 +397,65 @@ impl Pair {
     /// Finishes the commit a journal describes (see the module documentation).
     fn recover(&self, journal: &Path, decoded: Option<Journal>) -> Result<()> {
         let Some(entry) = decoded else {
-            // Torn or foreign: written before its rename, so nothing was appended after it.
-            eprintln!(
-                "harness: removed an incomplete journal {} (nothing had been appended)",
-                journal.display()
-            );
-            fs::remove_file(journal)
-                .with_context(|| format!("cannot remove {}", journal.display()))?;
-            return sync_dir(journal);
-        };
-        let mut targets: Vec<(&Part, &Locked)> = Vec::new();
-        if let (Some(part), Some(locked)) = (&entry.epochs, &self.epochs) {
-            targets.push((part, locked));
-        }
-        targets.push((&entry.runs, &self.runs));
-        let intact = targets.iter().all(|(part, locked)| {
-            locked
-                .file
-                .metadata()
-                .is_ok_and(|m| identity(&m) == part.identity && m.len() >= part.len)
-        }) && (entry.epochs.is_none() || self.epochs.is_some());
-        if !intact {
-            let aside = sibling(journal, &format!("unapplied-{}", stamp()));
+            let aside = sibling(journal, &format!("damaged-{}", stamp()));
             fs::rename(journal, &aside)
                 .with_context(|| format!("cannot move {}", journal.display()))?;
             eprintln!(
-                "harness: warning: {} was replaced or cut short after a commit was interrupted; \
-                 it was left as it is and the interrupted commit's rows were kept in {}",
+                "harness: warning: the journal of an interrupted commit to {} does not read back \
+                 (it was changed after it was written); it was not applied and is kept as {}: \
+                 the run it records may be missing from the file",
                 self.runs.path.display(),
                 aside.display()
             );
             return sync_dir(journal);
+        };
+        let mut targets: Vec<(&Part, &Locked)> = Vec::new();
+        if let Some(part) = &entry.epochs {
+            let locked = self
+                .epochs
+                .as_ref()
+                .expect("Pair::lock locks the journal's epochs file");
+            targets.push((part, locked));
         }
-        for (part, locked) in &targets {
-            locked
-                .file
-                .set_len(part.len)
-                .and_then(|()| (&locked.file).write_all(part.bytes.as_bytes()))
-                .and_then(|()| locked.file.sync_data())
-                .with_context(|| {
-                    format!(
-                        "cannot finish an interrupted commit to {} (its journal {} is kept for \
-                         the next attempt)",
-                        locked.path.display(),
-                        journal.display()
-                    )
-                })?;
+        targets.push((&entry.runs, &self.runs));
+        let mut added = 0;
+        for (part, locked) in targets {
+            added += add_missing(locked, &part.records).with_context(|| {
+                format!(
+                    "cannot finish an interrupted commit to {} (its journal {} is kept for the \
+                     next attempt)",
+                    locked.path.display(),
+                    journal.display()
+                )
+            })?;
         }
         fs::remove_file(journal).with_context(|| format!("cannot remove {}", journal.display()))?;
         sync_dir(journal)?;
         eprintln!(
-            "harness: finished a commit to {} that an interrupted process had begun",
+            "harness: finished a commit to {} that an interrupted process had begun ({added} \
+             rows were missing)",
             self.runs.path.display()
         );
         Ok(())
     }
 
-    /// Appends `epoch_bytes` to the epochs file and then `run_bytes` to the runs file, as one
-    /// commit (see the module documentation).
-    pub fn commit(&self, epoch_bytes: &[u8], run_bytes: &[u8]) -> Result<()> {
-        let part = |locked: &Locked, bytes: &[u8]| -> Result<Part> {
-            Ok(Part {
-                path: locked.path.clone(),
-                len: locked.len()?,
-                identity: identity(&locked.file.metadata()?),
-                bytes: String::from_utf8(bytes.to_vec()).expect("CSV rows are UTF-8"),
-            })
-        };
-        let epochs = match (&self.epochs, epoch_bytes.is_empty()) {
-            (Some(locked), false) => Some(part(locked, epoch_bytes)?),
-            _ => None,
-        };
+    /// Appends the epoch records to the epochs file and then the run's record to the runs file,
+    /// as one commit (see the module documentation).
+    pub fn commit(&self, epochs: &Records, run: &Records) -> Result<()> {
+        let absolute = |locked: &Locked| real_path(&locked.path);
         let entry = Journal {
             format: JOURNAL_FORMAT,
-            epochs,
-            runs: part(&self.runs, run_bytes)?,
+            epochs: match &self.epochs {
+                Some(locked) if !epochs.records.is_empty() => Some(Part {
+                    path: absolute(locked),
+                    records: epochs.clone(),
+                }),
+                _ => None,
+            },
+            runs: Part {
+                path: absolute(&self.runs),
+                records: run.clone(),
+            },
         };
         let journal = journal_path(&self.runs.path);
         let temporary = sibling(&journal, "tmp");
@@ -413,14 +470,18 @@ impl Pair {
         sync_dir(&journal)?;
         failpoint("journal");
 
-        let appended = self.append_parts(&entry);
-        if let Err(error) = appended {
+        let epochs_len = match &self.epochs {
+            Some(locked) => locked.len()?,
+            None => 0,
+        };
+        let runs_len = self.runs.len()?;
+        if let Err(error) = self.append_parts(&entry, epochs_len, runs_len) {
             // Put both files back as they were; the command fails with nothing recorded.
             let mut restored = true;
-            if let (Some(part), Some(locked)) = (&entry.epochs, &self.epochs) {
-                restored &= locked.file.set_len(part.len).is_ok();
+            if let Some(locked) = &self.epochs {
+                restored &= locked.file.set_len(epochs_len).is_ok();
             }
-            restored &= self.runs.file.set_len(entry.runs.len).is_ok();
+            restored &= self.runs.file.set_len(runs_len).is_ok();
             if restored {
                 let _ = fs::remove_file(&journal);
                 let _ = sync_dir(&journal);
@@ -437,9 +498,9 @@ impl Pair {
         sync_dir(&journal)
     }
 
-    fn append_parts(&self, entry: &Journal) -> Result<()> {
+    fn append_parts(&self, entry: &Journal, epochs_len: u64, runs_len: u64) -> Result<()> {
         if let (Some(part), Some(locked)) = (&entry.epochs, &self.epochs) {
-            let bytes = part.bytes.as_bytes();
+            let bytes = part.records.bytes(epochs_len);
             if failpoint_set("epochs-half") {
                 let _ = (&locked.file).write_all(&bytes[..bytes.len() / 2]);
                 let _ = locked.file.sync_data();
@@ -451,18 +512,81 @@ impl Pair {
                     .with_context(|| format!("cannot write to {}", locked.path.display()));
             }
             (&locked.file)
-                .write_all(bytes)
+                .write_all(&bytes)
                 .and_then(|()| locked.file.sync_data())
                 .with_context(|| format!("cannot write to {}", locked.path.display()))?;
             failpoint("epochs");
         }
         (&self.runs.file)
-            .write_all(entry.runs.bytes.as_bytes())
+            .write_all(&entry.runs.records.bytes(runs_len))
             .and_then(|()| self.runs.file.sync_data())
             .with_context(|| format!("cannot write to {}", self.runs.path.display()))?;
         failpoint("runs");
         Ok(())
     }
+}
+
+/// Appends to a locked file the records of `wanted` it does not hold yet; returns how many.
+/// A partial last line that begins one of them is the interrupted writer's and is cut; any
+/// other is moved aside. The header is written first to an empty file; a file with another
+/// header is not touched.
+fn add_missing(locked: &Locked, wanted: &Records) -> Result<usize> {
+    let mut contents = locked.contents()?;
+    let whole = contents
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    if whole < contents.len() {
+        let tail = &contents[whole..];
+        if wanted
+            .records
+            .iter()
+            .any(|r| r.as_bytes().starts_with(tail))
+            || wanted.header.as_bytes().starts_with(tail)
+        {
+            locked.file.set_len(whole as u64)?;
+        } else {
+            locked.repair_partial_line()?;
+        }
+        contents.truncate(whole);
+    }
+    if !contents.is_empty() {
+        let first = contents.split(|&b| b == b'\n').next().unwrap_or_default();
+        if first != wanted.header.as_bytes() {
+            anyhow::bail!(
+                "{} no longer has the header of a harness results file",
+                locked.path.display()
+            );
+        }
+    }
+    let missing: Vec<String> = wanted
+        .records
+        .iter()
+        .filter(|record| !contains(&contents, record.as_bytes()))
+        .cloned()
+        .collect();
+    let bytes = Records {
+        header: wanted.header.clone(),
+        records: missing.clone(),
+    }
+    .bytes(contents.len() as u64);
+    if !bytes.is_empty() {
+        (&locked.file).write_all(&bytes)?;
+        locked.file.sync_data()?;
+    }
+    Ok(missing.len())
+}
+
+/// Whether `haystack` holds `needle` as whole lines (records end with their newline; a match
+/// must start a line).
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    haystack
+        .windows(needle.len())
+        .enumerate()
+        .any(|(i, window)| window == needle && (i == 0 || haystack[i - 1] == b'\n'))
 }
 
 #[cfg(test)]
@@ -473,15 +597,58 @@ mod tests {
         Pair::lock(&dir.join("runs.csv"), Some(&dir.join("epochs.csv")), true).unwrap()
     }
 
+    fn records(header: &str, records: &[&str]) -> Records {
+        Records {
+            header: header.into(),
+            records: records.iter().map(|r| format!("{r}\n")).collect(),
+        }
+    }
+
+    fn commit(dir: &Path, epochs: &[&str], run: &str) {
+        pair(dir)
+            .commit(&records("E", epochs), &records("R", &[run]))
+            .unwrap();
+    }
+
+    /// A journal as a writer that died after step 3 leaves it.
+    fn leave_journal(dir: &Path, epochs: &[&str], run: &str) {
+        let entry = Journal {
+            format: JOURNAL_FORMAT,
+            epochs: Some(Part {
+                path: real_path(&dir.join("epochs.csv")),
+                records: records("E", epochs),
+            }),
+            runs: Part {
+                path: real_path(&dir.join("runs.csv")),
+                records: records("R", &[run]),
+            },
+        };
+        fs::write(journal_path(&dir.join("runs.csv")), entry.encode()).unwrap();
+    }
+
+    fn append(path: &Path, bytes: &[u8]) {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .unwrap()
+            .write_all(bytes)
+            .unwrap();
+    }
+
     #[test]
-    fn a_commit_appends_both_files_and_leaves_no_journal() {
+    fn a_commit_appends_both_files_with_headers_and_leaves_no_journal() {
         let dir = tempfile::tempdir().unwrap();
-        pair(dir.path()).commit(b"e1\ne2\n", b"r1\n").unwrap();
-        pair(dir.path()).commit(b"", b"r2\n").unwrap();
-        assert_eq!(fs::read(dir.path().join("runs.csv")).unwrap(), b"r1\nr2\n");
+        commit(dir.path(), &["e1", "e2"], "r1");
+        pair(dir.path())
+            .commit(&Records::default(), &records("R", &["r2"]))
+            .unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("runs.csv")).unwrap(),
+            b"R\nr1\nr2\n"
+        );
         assert_eq!(
             fs::read(dir.path().join("epochs.csv")).unwrap(),
-            b"e1\ne2\n"
+            b"E\ne1\ne2\n"
         );
         assert!(!journal_path(&dir.path().join("runs.csv")).exists());
     }
@@ -489,73 +656,64 @@ mod tests {
     #[test]
     fn a_journal_left_behind_is_rolled_forward_once() {
         let dir = tempfile::tempdir().unwrap();
-        let runs = dir.path().join("runs.csv");
-        let epochs = dir.path().join("epochs.csv");
-        pair(dir.path()).commit(b"e0\n", b"r0\n").unwrap();
+        let (runs, epochs) = (dir.path().join("runs.csv"), dir.path().join("epochs.csv"));
+        commit(dir.path(), &["e0"], "r0");
         // A dead writer: journal written, epochs half appended, no run row.
-        let held = pair(dir.path());
-        let entry = Journal {
-            format: JOURNAL_FORMAT,
-            epochs: Some(Part {
-                path: epochs.clone(),
-                len: 3,
-                identity: identity(&fs::metadata(&epochs).unwrap()),
-                bytes: "e1\ne2\n".into(),
-            }),
-            runs: Part {
-                path: runs.clone(),
-                len: 3,
-                identity: identity(&fs::metadata(&runs).unwrap()),
-                bytes: "r1\n".into(),
-            },
-        };
-        fs::write(journal_path(&runs), entry.encode()).unwrap();
-        fs::OpenOptions::new()
-            .append(true)
-            .open(&epochs)
-            .unwrap()
-            .write_all(b"e1\ne")
-            .unwrap();
-        drop(held);
+        leave_journal(dir.path(), &["e1", "e2"], "r1");
+        append(&epochs, b"e1\ne");
         for _ in 0..2 {
             drop(pair(dir.path()));
-            assert_eq!(fs::read(&runs).unwrap(), b"r0\nr1\n");
-            assert_eq!(fs::read(&epochs).unwrap(), b"e0\ne1\ne2\n");
+            assert_eq!(fs::read(&runs).unwrap(), b"R\nr0\nr1\n");
+            assert_eq!(fs::read(&epochs).unwrap(), b"E\ne0\ne1\ne2\n");
             assert!(!journal_path(&runs).exists());
         }
     }
 
     #[test]
-    fn a_torn_journal_is_removed_and_a_replaced_file_left_alone() {
+    fn recovery_keeps_what_others_appended_after_the_crash() {
+        // Another runs file sharing the epochs file, or this one reached by another name:
+        // rows appended after the dead writer's stay, and its missing rows are added.
+        let dir = tempfile::tempdir().unwrap();
+        let (runs, epochs) = (dir.path().join("runs.csv"), dir.path().join("epochs.csv"));
+        commit(dir.path(), &["e0"], "r0");
+        leave_journal(dir.path(), &["e1", "e2"], "r1");
+        append(&epochs, b"e1\nx1\nx2\n");
+        append(&runs, b"rx\n");
+        drop(pair(dir.path()));
+        assert_eq!(fs::read(&runs).unwrap(), b"R\nr0\nrx\nr1\n");
+        assert_eq!(fs::read(&epochs).unwrap(), b"E\ne0\ne1\nx1\nx2\ne2\n");
+        // Through a symbolic link, the same journal is found.
+        std::os::unix::fs::symlink(&runs, dir.path().join("link.csv")).unwrap();
+        assert_eq!(
+            journal_path(&dir.path().join("link.csv")),
+            journal_path(&runs)
+        );
+    }
+
+    #[test]
+    fn a_damaged_journal_is_kept_aside_not_applied() {
         let dir = tempfile::tempdir().unwrap();
         let runs = dir.path().join("runs.csv");
-        pair(dir.path()).commit(b"e0\n", b"r0\n").unwrap();
-        fs::write(journal_path(&runs), b"{\"format\":1,").unwrap();
+        commit(dir.path(), &["e0"], "r0");
+        fs::write(journal_path(&runs), b"{\"format\":2,").unwrap();
         drop(pair(dir.path()));
         assert!(!journal_path(&runs).exists());
-        assert_eq!(fs::read(&runs).unwrap(), b"r0\n");
-
-        // A journal for a file that was since replaced: kept aside, the file untouched.
-        let entry = Journal {
-            format: JOURNAL_FORMAT,
-            epochs: None,
-            runs: Part {
-                path: runs.clone(),
-                len: 3,
-                identity: (1, 1),
-                bytes: "r1\n".into(),
-            },
-        };
-        fs::write(journal_path(&runs), entry.encode()).unwrap();
-        drop(pair(dir.path()));
-        assert_eq!(fs::read(&runs).unwrap(), b"r0\n");
-        assert!(!journal_path(&runs).exists());
+        assert_eq!(fs::read(&runs).unwrap(), b"R\nr0\n");
         let aside: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains("unapplied"))
+            .filter(|e| e.file_name().to_string_lossy().contains("journal.damaged-"))
             .collect();
         assert_eq!(aside.len(), 1);
+    }
+
+    #[test]
+    fn one_file_cannot_be_both_runs_and_epochs() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs.csv");
+        let other_name = dir.path().join(".").join("runs.csv");
+        let error = Pair::lock(&runs, Some(&other_name), true).err().unwrap();
+        assert!(format!("{error:#}").contains("both the runs file and the epochs file"));
     }
 
     #[test]

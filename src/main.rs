@@ -1,6 +1,7 @@
 //! The `harness` binary: parse the command line, run the command, print one error, pick the
 //! exit code (0 ok, 1 failed or diverged, 2 usage or config error).
 
+use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,10 +25,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     install_panic_hook();
     let outcome = catch_unwind(AssertUnwindSafe(|| execute(cli)));
+    // Messages go out with errors ignored: a closed or full stderr must not turn an error
+    // into a crash.
+    let say = |message: String| {
+        let _ = writeln!(std::io::stderr(), "{message}");
+    };
     let code = match outcome {
         Ok(Ok(code)) => code,
         Ok(Err(error)) => {
-            eprintln!("error: {error:#}");
+            say(format!("error: {error:#}"));
             if is_user_error(&error) {
                 exit::USAGE
             } else {
@@ -36,7 +42,17 @@ fn main() -> ExitCode {
         }
         Err(_) => {
             let message = take_panic_message().unwrap_or_else(|| "unknown panic".into());
-            eprintln!("error: internal error (a bug in harness, please report it): {message}");
+            if let Some((_, reason)) = message.split_once("failed printing to stdout: ") {
+                // Not a bug: the output went to a full disk, say (the results are recorded).
+                let reason = reason.split(" at ").next().unwrap_or(reason);
+                say(format!(
+                    "error: cannot write harness's output to stdout: {reason}"
+                ));
+            } else {
+                say(format!(
+                    "error: internal error (a bug in harness, please report it): {message}"
+                ));
+            }
             exit::FAILED
         }
     };

@@ -52,16 +52,30 @@ pub fn command(inputs: &[PathBuf], output: &Path) -> Result<u8> {
 
 /// Merges `inputs` into `output`.
 pub fn merge(inputs: &[PathBuf], output: &Path) -> Result<Merged> {
-    let first = inputs
-        .first()
-        .ok_or_else(|| user_error("merge needs at least one CSV file"))?;
+    if inputs.is_empty() {
+        return Err(user_error("merge needs at least one CSV file"));
+    }
+    let mut headers = Vec::with_capacity(inputs.len());
     for input in inputs {
         crate::input::regular_file(input, "input", crate::input::CSV_MAX)?;
+        headers.push(header_of(input)?);
     }
-    let header = header_of(first)?;
-    for input in &inputs[1..] {
-        let other = header_of(input)?;
-        if other != header {
+    // An empty file (or one cut inside its header) has no rows to give, whatever its kind.
+    let runs_header = results::header::<RunRow>();
+    let epochs_header = results::header::<EpochRow>();
+    let Some(first) = inputs
+        .iter()
+        .zip(&headers)
+        .find(|(input, header)| !header.is_empty() && !is_cut_header(input, header))
+    else {
+        return Err(user_error(
+            "nothing to merge: every input is empty (or holds only the start of a header)",
+        ));
+    };
+    let (first, header) = (first.0, first.1.clone());
+    for (input, other) in inputs.iter().zip(&headers) {
+        let empty = other.is_empty() || is_cut_header(input, other);
+        if !empty && *other != header {
             return Err(user_error(format!(
                 "{} has a different header than {}:\n  {}: {other}\n  {}: {header}",
                 input.display(),
@@ -71,15 +85,29 @@ pub fn merge(inputs: &[PathBuf], output: &Path) -> Result<Merged> {
             )));
         }
     }
-    if header == results::header::<RunRow>() {
+    if header == runs_header {
         merge_rows::<RunRow>(inputs, output)
-    } else if header == results::header::<EpochRow>() {
+    } else if header == epochs_header {
         merge_rows::<EpochRow>(inputs, output)
     } else {
         // Let the runs reader explain (an older format, a byte-order mark, a foreign file).
-        results::parse::<RunRow>(&std::fs::read(first)?, first)?;
-        unreachable!("a header that is not a runs header fails to parse as one")
+        let error = results::parse::<RunRow>(&std::fs::read(first)?, first)
+            .err()
+            .unwrap_or_else(|| {
+                user_error(format!("{} is not a harness results file", first.display()))
+            });
+        Err(error)
     }
+}
+
+/// Whether a file holds only the start of a harness header, cut short.
+fn is_cut_header(path: &Path, header: &str) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() as usize == header.len())
+        && !header.is_empty()
+        && (results::header::<RunRow>().starts_with(header)
+            || results::header::<EpochRow>().starts_with(header))
+        && header != results::header::<RunRow>()
+        && header != results::header::<EpochRow>()
 }
 
 /// The first line of a file, read with a bound.

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::user_error;
-use crate::journal::{Locked, Pair, journal_path};
+use crate::journal::{Locked, Pair, Records, journal_path};
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -368,13 +368,26 @@ fn first_line(bytes: &[u8]) -> String {
         .to_string()
 }
 
-/// Checks the header of a locked file: empty (new) or `T`'s.
-fn check_locked_header<T: Row>(locked: &Locked) -> Result<()> {
+/// Makes a locked file ready to append `T`'s rows to: a file holding only the start of `T`'s
+/// header (its first write cut short) is emptied; a file with another header is refused; a
+/// partial last line is moved aside.
+fn prepare<T: Row>(locked: &Locked) -> Result<()> {
     let bytes = locked.contents()?;
+    let expected = header::<T>();
+    if !bytes.is_empty() && !bytes.contains(&b'\n') && expected.as_bytes().starts_with(&bytes) {
+        locked.file.set_len(0)?;
+        eprintln!(
+            "harness: {} held only the start of its header (a first write cut short); it was \
+             started again",
+            locked.path.display()
+        );
+        return Ok(());
+    }
     let found = first_line(&bytes);
-    if !bytes.is_empty() && found != header::<T>() {
+    if !bytes.is_empty() && found != expected {
         return Err(header_problem::<T>(&locked.path, &found));
     }
+    locked.repair_partial_line()?;
     Ok(())
 }
 
@@ -384,6 +397,10 @@ fn check_locked_header<T: Row>(locked: &Locked) -> Result<()> {
 /// row. It is left out with a notice; the next commit to the file moves it aside.
 pub fn parse<T: Row>(bytes: &[u8], path: &Path) -> Result<Vec<T>> {
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if whole == 0 && !bytes.is_empty() && header::<T>().as_bytes().starts_with(bytes) {
+        // Only the start of a header (a first write cut short): no row yet.
+        return Ok(Vec::new());
+    }
     if whole < bytes.len() && whole > 0 {
         eprintln!(
             "harness: left out the last line of {} ({} bytes without a newline: not a whole row); \
@@ -556,10 +573,8 @@ pub fn commit(
 ) -> Result<Committed> {
     let pair = Pair::lock(runs_path, Some(epochs_path), true)?;
     let epochs_file = pair.epochs.as_ref().expect("an epochs file was asked for");
-    check_locked_header::<RunRow>(&pair.runs)?;
-    check_locked_header::<EpochRow>(epochs_file)?;
-    pair.runs.repair_partial_line()?;
-    epochs_file.repair_partial_line()?;
+    prepare::<RunRow>(&pair.runs)?;
+    prepare::<EpochRow>(epochs_file)?;
     if only_if_new {
         let rows: Vec<RunRow> = parse(&pair.runs.contents()?, runs_path)?;
         if rows
@@ -569,13 +584,25 @@ pub fn commit(
             return Ok(Committed::AlreadyRecorded);
         }
     }
-    let epoch_bytes = if epochs.is_empty() {
-        Vec::new()
-    } else {
-        to_csv(epochs, epochs_file.is_empty()?)
+    let records = |rows: Vec<Vec<u8>>| -> Vec<String> {
+        rows.into_iter()
+            .map(|bytes| String::from_utf8(bytes).expect("CSV is UTF-8"))
+            .collect()
     };
-    let run_bytes = to_csv(std::slice::from_ref(row), pair.runs.is_empty()?);
-    pair.commit(&epoch_bytes, &run_bytes).with_context(|| {
+    let epoch_records = Records {
+        header: header::<EpochRow>(),
+        records: records(
+            epochs
+                .iter()
+                .map(|e| to_csv(std::slice::from_ref(e), false))
+                .collect(),
+        ),
+    };
+    let run_records = Records {
+        header: header::<RunRow>(),
+        records: records(vec![to_csv(std::slice::from_ref(row), false)]),
+    };
+    pair.commit(&epoch_records, &run_records).with_context(|| {
         format!(
             "cannot record run {} in {}",
             row.run_id,

@@ -303,6 +303,14 @@ fn one_line(text: &str) -> String {
 /// harness can write to.
 pub fn check_outputs(settings: &Settings) -> Result<()> {
     let output = &settings.output;
+    if crate::journal::real_path(&output.runs) == crate::journal::real_path(&output.epochs) {
+        return Err(user_error(format!(
+            "output.runs ({}) and output.epochs ({}) name the same file; the two files have \
+             different columns: give each its own",
+            output.runs.display(),
+            output.epochs.display()
+        )));
+    }
     check_file_output(&output.runs, "output.runs")?;
     check_file_output(&output.epochs, "output.epochs")?;
     if output.save_model {

@@ -67,7 +67,7 @@ pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
             model_file.display()
         )));
     }
-    verify(&row, &model_file)?;
+    let row = verify(&rows, row, &model_file)?;
     let config = architecture(&row)?;
     let device = backend::select(BackendName::Cpu)?.device;
     let model = config
@@ -84,28 +84,38 @@ pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
     Ok(Loaded { row, model, device })
 }
 
-/// Checks the model file against the SHA-256 its row recorded when it was saved.
-fn verify(row: &RunRow, model_file: &Path) -> Result<()> {
-    if row.model_sha256 == NONE {
+/// The row whose model the file is: the one that stands for the run if its recorded SHA-256
+/// matches the file, else the latest other attempt of the run that saved this very file (a
+/// later attempt may have run with `save_model = false`). A file no row of the run recorded is
+/// refused.
+fn verify(rows: &[RunRow], standing: RunRow, model_file: &Path) -> Result<RunRow> {
+    let bytes = crate::input::read_bytes(model_file, "model file", 1 << 32)?;
+    let actual = format!("{:x}", Sha256::digest(&bytes));
+    if standing.model_sha256 == actual {
+        return Ok(standing);
+    }
+    let saved_it = rows
+        .iter()
+        .filter(|r| r.run_id == standing.run_id && r.model_sha256 == actual)
+        .max_by(|a, b| a.started_at.cmp(&b.started_at));
+    if let Some(row) = saved_it {
+        return Ok(row.clone());
+    }
+    if standing.model_sha256 == NONE {
         return Err(user_error(format!(
-            "run {} saved no model (its row in the runs file has model_sha256 = none), so \
-             {} is not its model",
-            row.run_id,
+            "run {} saved no model that is {} (its rows record no model with the file's SHA-256 \
+             {actual}; the latest has model_sha256 = none)",
+            standing.run_id,
             model_file.display()
         )));
     }
-    let bytes = crate::input::read_bytes(model_file, "model file", 1 << 32)?;
-    let actual = format!("{:x}", Sha256::digest(&bytes));
-    if actual != row.model_sha256 {
-        return Err(user_error(format!(
-            "{} is not the model run {} saved: its SHA-256 is {actual}, the row recorded {} (the \
-             file was overwritten or copied from another run; rerun the run to save it again)",
-            model_file.display(),
-            row.run_id,
-            row.model_sha256
-        )));
-    }
-    Ok(())
+    Err(user_error(format!(
+        "{} is not the model run {} saved: its SHA-256 is {actual}, the row recorded {} (the \
+         file was overwritten or copied from another run; rerun the run to save it again)",
+        model_file.display(),
+        standing.run_id,
+        standing.model_sha256
+    )))
 }
 
 /// The network a runs row describes.

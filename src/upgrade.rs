@@ -96,9 +96,18 @@ pub fn command(runs: &Path, epochs: Option<&Path>) -> Result<u8> {
     );
     if let Some(count) = converted.epochs {
         println!(
-            "{}: {count} epoch rows converted (the original kept as {})",
+            "{}: {count} epoch rows converted (the original kept as {}){}",
             epochs.display(),
-            backup(&epochs).display()
+            backup(&epochs).display(),
+            if converted.unclaimed > 0 {
+                format!(
+                    "; {} of them belong to no run row (a run interrupted before its row was \
+                     written) and keep attempts of their own",
+                    converted.unclaimed
+                )
+            } else {
+                String::new()
+            }
         );
     }
     Ok(exit::OK)
@@ -110,6 +119,8 @@ pub struct Converted {
     pub runs: usize,
     /// `None` when there was no epochs file.
     pub epochs: Option<usize>,
+    /// Epoch rows whose run had no run row, kept under attempts of their own.
+    pub unclaimed: usize,
 }
 
 /// Where a converted file's original is kept.
@@ -173,6 +184,26 @@ pub fn upgrade(runs_path: &Path, epochs_path: &Path) -> Result<Converted> {
         new_runs.push(row);
     }
 
+    // Epochs no run row claimed (a run killed between its epochs and its run row, which
+    // format 1 could leave) are kept too, each block under an attempt of its own.
+    let mut unclaimed = 0;
+    let mut run_ids: Vec<&&str> = blocks.keys().collect();
+    run_ids.sort();
+    for run_id in run_ids {
+        let claimed = taken.get(*run_id).copied().unwrap_or(0);
+        for (k, block) in blocks[*run_id].iter().enumerate().skip(claimed) {
+            let digest = Sha256::digest(format!("{run_id}/unclaimed/{k}").as_bytes());
+            let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+            let owner = RunRow {
+                run_id: format!("r{run_id}"),
+                attempt: format!("a{}", &hex[..11]),
+                ..RunRow::default()
+            };
+            new_epochs.extend(block.iter().map(|e| convert_epoch(e, &owner)));
+            unclaimed += block.len();
+        }
+    }
+
     // Write the new files whole, then move the originals aside and the new files in.
     let write = |path: &Path, bytes: Vec<u8>| -> Result<PathBuf> {
         let fresh = path.with_extension("format2.csv.partial");
@@ -196,6 +227,7 @@ pub fn upgrade(runs_path: &Path, epochs_path: &Path) -> Result<Converted> {
     Ok(Converted {
         runs: new_runs.len(),
         epochs: old_epochs.map(|_| new_epochs.len()),
+        unclaimed,
     })
 }
 
@@ -357,7 +389,8 @@ mod tests {
             format!(
                 "{OLD_EPOCHS}\n000000000016,1,1,0.5,1,0.80,0.5\n000000000016,2,1,0.5,1,0.90,0.5\n\
                  0000000000cd,1,1,0.5,1,0.10,0.5\n000000000016,1,1,0.5,1,0.81,0.5\n\
-                 000000000016,2,1,0.5,1,0.91,0.5\n"
+                 000000000016,2,1,0.5,1,0.91,0.5\n0000000000ef,1,1,0.5,1,0.5,0.5\n\
+                 0000000000cd,1,1,0.5,1,0.2,0.5\n"
             ),
         )
         .unwrap();
@@ -367,7 +400,8 @@ mod tests {
             converted,
             Converted {
                 runs: 4,
-                epochs: Some(5)
+                epochs: Some(7),
+                unclaimed: 2
             }
         );
         assert_eq!(std::fs::read(backup(&runs)).unwrap(), original);

@@ -459,3 +459,156 @@ fn results_on_a_read_only_filesystem_can_be_read() {
     report.expect_code(0).expect_stdout(&["1 ok runs"]);
     plot.expect_code(0);
 }
+
+/// Regression: two runs files shared one epochs file; recovering one's interrupted commit cut
+/// the epochs file back and deleted the other's epoch rows. Recovery now only adds.
+#[test]
+fn recovery_never_removes_rows_another_writer_appended() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    let a = ["--set", "output.runs=results/runs-a.csv"];
+    let b = ["--set", "output.runs=results/runs-b.csv", "--set", "seed=9"];
+    work.harness(&[&["run", &config, "--quiet"], &a[..]].concat())
+        .expect_code(0);
+    let killed = harness_failing_at(
+        &work,
+        "journal",
+        &[&["run", &config, "--quiet", "--set", "seed=2"], &a[..]].concat(),
+    );
+    assert!(!killed.status.success());
+    work.harness(&[&["run", &config, "--quiet"], &b[..]].concat())
+        .expect_code(0);
+    work.harness(&["report", "results/runs-a.csv"])
+        .expect_code(0)
+        .expect_stderr(&["finished a commit"]);
+    let epochs = csv_rows(&work.path().join("results/epochs.csv"));
+    for runs in ["results/runs-a.csv", "results/runs-b.csv"] {
+        for run in csv_rows(&work.path().join(runs)) {
+            let mine = epochs
+                .iter()
+                .filter(|e| e["attempt"] == run["attempt"])
+                .count();
+            assert_eq!(mine, 2, "{runs}: {run:?}");
+        }
+    }
+    assert_eq!(epochs.len(), 6);
+}
+
+/// Regression: a runs file reached through a symbolic link kept its journal under the link's
+/// name, where a writer using the real name did not see it; the later recovery deleted a run.
+#[test]
+fn a_runs_file_reached_by_another_name_loses_no_run() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    work.harness(&["run", &config, "--quiet"]).expect_code(0);
+    std::os::unix::fs::symlink("results/runs.csv", work.path().join("link.csv")).unwrap();
+    harness_failing_at(
+        &work,
+        "journal",
+        &[
+            "run",
+            &config,
+            "--quiet",
+            "--set",
+            "seed=2",
+            "--set",
+            "output.runs=link.csv",
+        ],
+    );
+    // Through the real name: the journal is found and finished first.
+    work.harness(&["run", &config, "--quiet", "--set", "seed=3"])
+        .expect_code(0)
+        .expect_stderr(&["finished a commit"]);
+    work.harness(&["report", "link.csv"]).expect_code(0);
+    assert_eq!(csv_rows(&work.path().join("results/runs.csv")).len(), 3);
+    assert_consistent(&work, 3, 2);
+}
+
+/// Regression: the journal named files relative to the folder the dead process ran in.
+#[test]
+fn an_interrupted_commit_is_finished_from_another_folder() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    work.harness(&["run", &config, "--quiet"]).expect_code(0);
+    harness_failing_at(
+        &work,
+        "journal",
+        &["run", &config, "--quiet", "--set", "seed=2"],
+    );
+    std::fs::create_dir(work.path().join("elsewhere")).unwrap();
+    let args = ["report", "../results/runs.csv"];
+    let mut command = work.command(&args);
+    command.current_dir(work.path().join("elsewhere"));
+    work.run(&args, command)
+        .expect_code(0)
+        .expect_stderr(&["finished a commit"]);
+    assert_consistent(&work, 2, 2);
+}
+
+/// Regression: output.epochs naming the runs file under another spelling trained, then hung.
+#[test]
+fn one_file_named_twice_is_refused_before_training() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    for set in [
+        "output.epochs=./results/runs.csv",
+        "output.epochs=results/../results/runs.csv",
+    ] {
+        let run = work.harness(&["run", &config, "--set", set]);
+        run.expect_code(2).expect_stderr(&["name the same file"]);
+        assert!(!run.stderr().contains("epoch "), "{}", run.describe());
+    }
+    for set in ["output.runs=", "output.epochs=", "output.models="] {
+        work.harness(&["run", &config, "--set", set])
+            .expect_code(2)
+            .expect_stderr(&["must not be empty"]);
+    }
+}
+
+/// Regression: merging an empty file (which a full disk can leave) was an internal error; an
+/// epochs merge after an interrupted commit loses nothing either.
+#[test]
+fn empty_and_cut_files_merge_and_append_cleanly() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    work.write("empty.csv", "");
+    work.harness(&["merge", "empty.csv", "-o", "out.csv"])
+        .expect_code(2)
+        .expect_stderr(&["nothing to merge"]);
+    // A runs file cut inside its header: the next run starts it again.
+    std::fs::create_dir_all(work.path().join("results")).unwrap();
+    work.write("results/runs.csv", "run_id,att");
+    work.harness(&["run", &config, "--quiet"])
+        .expect_code(0)
+        .expect_stderr(&["held only the start of its header"]);
+    work.harness(&["merge", "empty.csv", "results/runs.csv", "-o", "out.csv"])
+        .expect_code(0);
+    // An epochs merge over an interrupted commit, then any command: nothing lost.
+    harness_failing_at(
+        &work,
+        "epochs",
+        &["run", &config, "--quiet", "--set", "seed=2"],
+    );
+    work.harness(&["merge", "results/epochs.csv", "-o", "results/epochs.csv"])
+        .expect_code(0);
+    work.harness(&["report", "results/runs.csv"]).expect_code(0);
+    assert_consistent(&work, 2, 2);
+}
+
+/// Regression: a full stdout was reported as a bug in harness.
+#[test]
+fn a_full_stdout_is_an_error_not_a_bug() {
+    let work = Workdir::new();
+    let config = repo().join("configs/logistic.toml");
+    let args = ["check", config.to_str().unwrap()];
+    let mut command = work.command(&args);
+    command.stdout(std::fs::File::create("/dev/full").unwrap());
+    let run = work.run(&args, command);
+    run.expect_code(1)
+        .expect_stderr(&["cannot write harness's output to stdout"]);
+    assert!(
+        !run.stderr().contains("internal error"),
+        "{}",
+        run.describe()
+    );
+}
