@@ -698,28 +698,14 @@ fn random_search(
     Ok((trials, seed, distributions))
 }
 
-/// The leaves of `[random]`: like [`leaves`], but a table naming a distribution is a leaf.
+/// The leaves of `[random]`: like [`leaves`], but a table holding anything but tables (a
+/// distribution, `{ uniform = [0, 1] }`) is a leaf.
 fn random_leaves(table: &toml::Table, prefix: &str) -> Vec<(String, toml::Value)> {
     const KINDS: [&str; 4] = ["uniform", "log_uniform", "int", "choice"];
-    let mut out = Vec::new();
-    for (key, value) in table {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        match value {
-            // Keys nest in tables of tables; a table holding anything else is a distribution.
-            toml::Value::Table(inner)
-                if !inner.keys().any(|k| KINDS.contains(&k.as_str()))
-                    && inner.values().all(toml::Value::is_table) =>
-            {
-                out.extend(random_leaves(inner, &path))
-            }
-            other => out.push((path, other.clone())),
-        }
-    }
-    out
+    leaves_where(table, prefix, &|inner| {
+        !inner.keys().any(|k| KINDS.contains(&k.as_str()))
+            && inner.values().all(toml::Value::is_table)
+    })
 }
 
 /// One `[[exclude]]` rule: a point matching every key is dropped.
@@ -933,6 +919,15 @@ impl Shard {
 
 /// The leaves of a table as dotted keys: recurses into tables, stops at other values.
 fn leaves(table: &toml::Table, prefix: &str) -> Vec<(String, toml::Value)> {
+    leaves_where(table, prefix, &|_| true)
+}
+
+/// The leaves of a table as dotted keys, recursing into the inner tables `descend` accepts.
+fn leaves_where(
+    table: &toml::Table,
+    prefix: &str,
+    descend: &dyn Fn(&toml::Table) -> bool,
+) -> Vec<(String, toml::Value)> {
     let mut out = Vec::new();
     for (key, value) in table {
         let path = if prefix.is_empty() {
@@ -941,7 +936,9 @@ fn leaves(table: &toml::Table, prefix: &str) -> Vec<(String, toml::Value)> {
             format!("{prefix}.{key}")
         };
         match value {
-            toml::Value::Table(inner) => out.extend(leaves(inner, &path)),
+            toml::Value::Table(inner) if descend(inner) => {
+                out.extend(leaves_where(inner, &path, descend))
+            }
             other => out.push((path, other.clone())),
         }
     }

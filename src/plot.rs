@@ -405,35 +405,43 @@ fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> R
         measure,
     };
     if log {
-        let mut chart = builder
+        let chart = builder
             .build_cartesian_2d((x_min / 1.5..x_max * 1.5).log_scale(), y_range)
             .map_err(drawing)?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&formatter)
-            .x_desc(x_desc)
-            .y_desc(&y_desc)
-            .label_style((FONT_FAMILY, 12))
-            .axis_desc_style((FONT_FAMILY, 18))
-            .draw()
-            .map_err(drawing)?;
-        points.draw(&area, &mut chart)
+        finish(chart, &area, &points, &formatter, &x_desc, &y_desc)
     } else {
         let pad = ((x_max - x_min) * 0.08).max(x_max.abs() * 0.05).max(1e-3);
-        let mut chart = builder
+        let chart = builder
             .build_cartesian_2d((x_min - pad).max(0.0)..x_max + pad, y_range)
             .map_err(drawing)?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&formatter)
-            .x_desc(x_desc)
-            .y_desc(&y_desc)
-            .label_style((FONT_FAMILY, 12))
-            .axis_desc_style((FONT_FAMILY, 18))
-            .draw()
-            .map_err(drawing)?;
-        points.draw(&area, &mut chart)
+        finish(chart, &area, &points, &formatter, &x_desc, &y_desc)
     }
+}
+
+/// Draws a scatter chart's mesh, axis titles and points, whatever its x axis.
+fn finish<'a, DB, X, F>(
+    mut chart: ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    area: &Area<DB>,
+    points: &Points<F>,
+    formatter: &dyn Fn(&f64) -> String,
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
+    F: Fn(&RunRow) -> f64,
+{
+    chart
+        .configure_mesh()
+        .x_label_formatter(formatter)
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style((FONT_FAMILY, 12))
+        .axis_desc_style((FONT_FAMILY, 18))
+        .draw()
+        .map_err(drawing)?;
+    points.draw(area, &mut chart)
 }
 
 /// The runs of a scatter chart, drawn one series per activation.

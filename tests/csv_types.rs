@@ -72,11 +72,7 @@ fn pandas_and_polars_infer_one_type_per_column() {
         "--set",
         "output.epochs=odd-epochs.csv",
     ];
-    let mut command = work.command(&args);
-    command
-        .env("VK_ICD_FILENAMES", "/nonexistent.json")
-        .env("VK_DRIVER_FILES", "/nonexistent.json");
-    let odd = work.run(&args, command).output;
+    let odd = work.harness_without_gpu(&args).output;
     let summary = String::from_utf8_lossy(&odd.stdout);
     assert!(summary.contains("1 diverged, 1 failed"), "{summary}");
     // Names a sweep made of digits only ("16") get the base's name in front.

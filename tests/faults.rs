@@ -237,13 +237,7 @@ fn a_failed_row_and_its_retry_merge_and_count_once() {
         "e.toml",
         "base = \"tiny.toml\"\n[grid]\nbackend = [\"flex\", \"wgpu\"]\n",
     );
-    let no_gpu = |args: &[&str]| {
-        let mut command = work.command(args);
-        command
-            .env("VK_ICD_FILENAMES", "/nonexistent.json")
-            .env("VK_DRIVER_FILES", "/nonexistent.json");
-        work.run(args, command).output
-    };
+    let no_gpu = |args: &[&str]| work.harness_without_gpu(args).output;
     let shard = ["--set", "output.runs=runs-1.csv"];
     let first = no_gpu(&[&["sweep", "e.toml"], &shard[..]].concat());
     assert_eq!(first.status.code(), Some(1));

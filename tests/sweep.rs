@@ -6,7 +6,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::{Workdir, csv_rows, repo};
 
@@ -52,23 +51,7 @@ fn sigkill_then_rerun_gives_exactly_one_row_per_point() {
     let work = Workdir::new();
     let experiment = experiment(&work, "kill.toml", "", 8);
     let runs_csv = work.path().join("results/runs.csv");
-    let mut sweep = work
-        .command(&["sweep", &experiment])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::fs::read_to_string(&runs_csv).map_or(0, |text| text.lines().count()) < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no rows after 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    sweep.kill().unwrap(); // SIGKILL
-    sweep.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(1500)); // let an orphaned worker notice and stop
+    work.kill_when(&["sweep", &experiment], &runs_csv, 3);
     let before: BTreeMap<String, String> = runs(&work, "results/runs.csv")
         .into_iter()
         .map(|row| (row["run_id"].clone(), row["started_at"].clone()))
@@ -206,13 +189,7 @@ fn a_diverging_point_is_recorded_and_the_sweep_goes_on() {
 fn a_failing_point_gets_a_failed_row_and_retry_failed_reruns_it() {
     let work = Workdir::new();
     let experiment = experiment(&work, "fail.toml", "backend = [\"flex\", \"wgpu\"]\n", 1);
-    let no_gpu = |args: &[&str]| {
-        let mut command = work.command(args);
-        command
-            .env("VK_ICD_FILENAMES", "/nonexistent.json")
-            .env("VK_DRIVER_FILES", "/nonexistent.json");
-        work.run(args, command).output
-    };
+    let no_gpu = |args: &[&str]| work.harness_without_gpu(args).output;
     let run = no_gpu(&["sweep", &experiment]);
     let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
     assert_eq!(run.status.code(), Some(1), "{stdout}");
@@ -487,23 +464,7 @@ fn halving_runs_rung_by_rung_across_shards_and_resumes_after_a_kill() {
     let local = Workdir::new();
     let experiment = halving_experiment(&local);
     let runs_csv = local.path().join("results/runs.csv");
-    let mut sweep = local
-        .command(&["sweep", &experiment])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::fs::read_to_string(&runs_csv).map_or(0, |text| text.lines().count()) < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no rows after 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    sweep.kill().unwrap();
-    sweep.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    local.kill_when(&["sweep", &experiment], &runs_csv, 3);
     let resumed = local.harness(&["sweep", &experiment]);
     resumed.expect_code(0).expect_stdout(&["rung 1: 3 points"]);
     let rows = csv_rows(&runs_csv);

@@ -61,6 +61,40 @@ impl Workdir {
         self.run(args, self.command(args))
     }
 
+    /// `harness ARGS...` with Vulkan pointed at nothing, so that `--backend wgpu` fails as on
+    /// a machine without a GPU.
+    pub fn harness_without_gpu(&self, args: &[&str]) -> Run {
+        let mut command = self.command(args);
+        command
+            .env("VK_ICD_FILENAMES", "/nonexistent.json")
+            .env("VK_DRIVER_FILES", "/nonexistent.json");
+        self.run(args, command)
+    }
+
+    /// Starts `harness ARGS...` (a sweep, say), waits until `file` has `lines` lines, then kills
+    /// it with SIGKILL and gives an orphaned worker time to notice and stop.
+    pub fn kill_when(&self, args: &[&str], file: &Path, lines: usize) {
+        use std::time::{Duration, Instant};
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start harness");
+        let started = Instant::now();
+        while std::fs::read_to_string(file).map_or(0, |text| text.lines().count()) < lines {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "{} did not reach {lines} lines in 120 s",
+                file.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+
     /// Runs a command made by [`Workdir::command`] (with more settings) to the end.
     pub fn run(&self, args: &[&str], mut command: Command) -> Run {
         let output = command.output().expect("run the harness binary");
