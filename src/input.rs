@@ -64,7 +64,7 @@ pub fn check_metadata(path: &Path, what: &str, max: u64, metadata: &Metadata) ->
 pub fn read_bytes(path: &Path, what: &str, max: u64) -> Result<Vec<u8>> {
     regular_file(path, what, max)?;
     let mut bytes = Vec::new();
-    File::open(path)
+    open_read(path)
         .and_then(|file| file.take(max + 1).read_to_end(&mut bytes))
         .map_err(|e| user_error(format!("cannot read {what} {}: {e}", path.display())))?;
     if bytes.len() as u64 > max {
@@ -76,6 +76,20 @@ pub fn read_bytes(path: &Path, what: &str, max: u64) -> Result<Vec<u8>> {
         )));
     }
     Ok(bytes)
+}
+
+/// Opens a file for reading without blocking: a regular file ignores `O_NONBLOCK`, while a
+/// kernel file that poses as one (`/proc/kmsg` waits for the next kernel message) fails with
+/// "resource temporarily unavailable" instead of waiting forever.
+pub fn open_read(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
 }
 
 /// The text of a regular UTF-8 file of at most `max` bytes.
@@ -93,6 +107,16 @@ pub fn read_text(path: &Path, what: &str, max: u64) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kernel_file_that_would_block_is_refused_not_waited_on() {
+        // /proc/kmsg looks like an empty regular file and, read as root, blocks until the
+        // kernel logs something. (Not root: it cannot be opened at all.) Either way, an error.
+        let path = Path::new("/proc/kmsg");
+        if path.exists() {
+            assert!(read_text(path, "config", TEXT_MAX).is_err());
+        }
+    }
 
     #[test]
     fn devices_directories_and_large_files_are_refused_by_name() {

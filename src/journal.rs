@@ -85,7 +85,7 @@ impl Locked {
                     .append(true)
                     .create(create)
                     .open(path),
-                Access::Read => File::open(path),
+                Access::Read => input::open_read(path),
             }
             .map_err(|e| open_error(path, what, &e))?;
             match access {
