@@ -122,13 +122,22 @@ pub fn groups(path: &Path, group_by: &[String]) -> Result<(Vec<Group>, usize, us
 }
 
 /// The report as Markdown. Of the grouping columns, the table shows those whose values differ
-/// between groups (every column when there is one group), so that grouping by every setting
-/// stays readable.
+/// between groups (with one group: the shape and activation), and lists the others below it,
+/// so that grouping by every setting stays readable.
 pub fn markdown(path: &Path, group_by: &[String]) -> Result<String> {
     let (groups, not_ok, repeated) = groups(path, group_by)?;
-    let shown: Vec<usize> = (0..group_by.len())
-        .filter(|&i| groups.len() < 2 || groups.iter().any(|g| g.key[i] != groups[0].key[i]))
+    let mut shown: Vec<usize> = (0..group_by.len())
+        .filter(|&i| groups.iter().any(|g| g.key[i] != groups[0].key[i]))
         .collect();
+    if shown.is_empty() {
+        // Nothing differs (one group): name the network, and list the rest below the table.
+        shown = (0..group_by.len())
+            .filter(|&i| ["shape", "activation"].contains(&group_by[i].as_str()))
+            .collect();
+        if shown.is_empty() && !group_by.is_empty() {
+            shown.push(0);
+        }
+    }
     let mut out = String::new();
     writeln!(
         out,
