@@ -112,19 +112,27 @@ impl Augmenter {
             return;
         }
         let rotation = &self.rotations[rng.random_range(0..self.rotations.len())];
-        for y in 0..SIDE {
-            for x in 0..SIDE {
-                let (ux, uy) = (x - dx, y - dy);
-                if !(0..SIDE).contains(&ux) || !(0..SIDE).contains(&uy) {
-                    out.push(0.0);
-                    continue;
-                }
-                let value: f32 = rotation[(uy * SIDE + ux) as usize]
+        // The pixels as numbers once, so that each of the four taps is a load and a multiply
+        // (the taps' weights already hold the 1/255).
+        let mut source = [0f32; (SIDE * SIDE) as usize];
+        for (value, &byte) in source.iter_mut().zip(pixels) {
+            *value = f32::from(byte);
+        }
+        let start = out.len();
+        out.resize(start + (SIDE * SIDE) as usize, 0.0);
+        let image = &mut out[start..];
+        // Output pixels whose unshifted position is outside the frame stay black.
+        let (x_from, x_to) = (dx.max(0), (SIDE + dx).min(SIDE));
+        for y in (dy.max(0))..((SIDE + dy).min(SIDE)) {
+            let row = ((y - dy) * SIDE) as usize;
+            for x in x_from..x_to {
+                let taps = &rotation[row + (x - dx) as usize];
+                let value: f32 = taps
                     .iter()
-                    .map(|&(source, weight)| weight * f32::from(pixels[usize::from(source)]))
+                    .map(|&(at, weight)| weight * source[usize::from(at)])
                     .sum();
                 // f32 weights may sum to a hair over 1.
-                out.push((value / 255.0).min(1.0));
+                image[(y * SIDE + x) as usize] = value.min(1.0);
             }
         }
     }
@@ -144,9 +152,10 @@ fn taps(angle: f64) -> Vec<[(u16, f32); 4]> {
             let (x0, y0) = (sx.floor(), sy.floor());
             let (fx, fy) = (sx - x0, sy - y0);
             let (x0, y0) = (x0 as i64, y0 as i64);
+            // Weights scaled by 1/255: the taps turn grey levels straight into intensities.
             let tap = |x: i64, y: i64, weight: f64| {
                 if (0..SIDE).contains(&x) && (0..SIDE).contains(&y) {
-                    ((y * SIDE + x) as u16, weight as f32)
+                    ((y * SIDE + x) as u16, (weight / 255.0) as f32)
                 } else {
                     (0, 0.0)
                 }
