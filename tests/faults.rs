@@ -606,3 +606,36 @@ fn a_full_stdout_is_an_error_not_a_bug() {
         run.describe()
     );
 }
+
+/// A model that cannot be saved after training leaves the row, says where the model could not
+/// go, and exits 1; the metrics are not lost.
+#[test]
+fn a_model_that_cannot_be_saved_keeps_its_row() {
+    let work = Workdir::new();
+    let config = tiny_config(&work);
+    let check = work.harness(&["check", &config, "--set", "output.save_model=true"]);
+    let run_id = check
+        .stdout()
+        .split("run_id ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    // Where the model file should go, a folder with something in it: the rename fails.
+    let blocker = work.path().join(format!("results/models/{run_id}.bpk"));
+    std::fs::create_dir_all(blocker.join("inside")).unwrap();
+    let run = work.harness(&["run", &config, "--set", "output.save_model=true"]);
+    run.expect_code(1)
+        .expect_stderr(&["the model could not be saved to", &format!("{run_id}.bpk")]);
+    let rows = csv_rows(&work.path().join("results/runs.csv"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "ok");
+    assert!(
+        rows[0]["error"].starts_with("the model was not saved"),
+        "{:?}",
+        rows[0]
+    );
+    assert_eq!(rows[0]["model_sha256"], "none");
+    assert_ne!(rows[0]["test_accuracy"], "NaN");
+    assert_consistent(&work, 1, 2);
+}
