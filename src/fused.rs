@@ -14,8 +14,17 @@
 //!   square, sum, divide, five nodes. [`quadratic_cost`] is one, whose backward is the textbook
 //!   δ = (σ(z) − y) ⊙ σ(z)(1 − σ(z)) / m.
 //!
-//! Both are declared with `#[backend_extension]`, burn's extension point, and computed with the
-//! backends' own operations; only the quadratic cost has a hand-written backward.
+//! - **Adam's update.** burn's Adam updates a parameter in about twelve element-wise passes (two
+//!   moments, their bias corrections, the square root, the division, the learning rate, the
+//!   subtraction), each a full sweep over the parameter and most of them a fresh buffer. At 800
+//!   wide that was a quarter of the CPU time of an epoch, on one core while the other waited
+//!   (BENCHMARKS.md, "Wide layers, 2026-11-30"). [`adam_step`] is the same arithmetic in the same
+//!   order; on burn-flex it is one pass over the four arrays, in place, split over the CPU
+//!   threads; the other backends run the composed operations.
+//!
+//! All three are declared with `#[backend_extension]`, burn's extension point. The first two are
+//! computed with the backends' own operations and only the quadratic cost has a hand-written
+//! backward; the Adam step has a hand-written loop on burn-flex.
 
 // burn-ndarray is deprecated in burn 0.22 but still one of harness's backends.
 #![allow(deprecated)]
@@ -61,6 +70,90 @@ pub trait FusedBackend: Backend {
         let outputs = <Self as ActivationOps<Self>>::sigmoid(logits);
         quadratic_cost_of_outputs::<Self>(outputs, targets)
     }
+
+    /// One Adam update of one parameter, as burn's `Adam` computes it: returns the parameter and
+    /// the two moments after the step. `grad` already includes any weight decay.
+    ///
+    /// # Shapes
+    /// - param, grad, moment_1, moment_2: the same shape
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        adam_step_composed::<Self>(param, grad, moment_1, moment_2, step)
+    }
+}
+
+/// The scalars of one Adam step, as burn's `Adam` derives them from its settings, the learning
+/// rate and the step count.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    /// β1, the first moment's decay.
+    pub beta_1: f32,
+    /// β2, the second moment's decay.
+    pub beta_2: f32,
+    /// √(1 − β2^t) / (1 − β1^t): both bias corrections folded into the first moment's factor.
+    pub factor: f32,
+    /// ε · √(1 − β2^t), added to √v.
+    pub epsilon: f32,
+    /// The learning rate, as the f32 burn's scalar operations turn it into.
+    pub learning_rate: f32,
+}
+
+impl AdamStep {
+    /// The scalars of step `time` (1 for the first), in burn's arithmetic (`burn::optim::Adam`).
+    pub fn new(beta_1: f32, beta_2: f32, epsilon: f32, learning_rate: f64, time: i32) -> Self {
+        let bias_correction_2 = (1.0 - beta_2.powi(time)).sqrt();
+        AdamStep {
+            beta_1,
+            beta_2,
+            factor: bias_correction_2 / (1.0 - beta_1.powi(time)),
+            epsilon: epsilon * bias_correction_2,
+            learning_rate: learning_rate as f32,
+        }
+    }
+
+    /// The update of one element: `(param, moment_1, moment_2)` after the step. The operations
+    /// and their order are those of the composed tensor operations, so the results are the same
+    /// to the bit.
+    #[inline(always)]
+    fn element(&self, param: f32, grad: f32, moment_1: f32, moment_2: f32) -> (f32, f32, f32) {
+        let moment_1 = moment_1 * self.beta_1 + grad * (1.0 - self.beta_1);
+        let moment_2 = moment_2 * self.beta_2 + grad * grad * (1.0 - self.beta_2);
+        let update = moment_1 * self.factor / (moment_2.sqrt() + self.epsilon);
+        (param - update * self.learning_rate, moment_1, moment_2)
+    }
+}
+
+/// [`FusedBackend::adam_step`] in the backend's own tensor operations: burn's `Adam`, operation
+/// for operation.
+fn adam_step_composed<B: Backend>(
+    param: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    moment_1: FloatTensor<B>,
+    moment_2: FloatTensor<B>,
+    step: AdamStep,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let moment_1 = B::float_add(
+        B::float_mul_scalar(moment_1, step.beta_1.into()),
+        B::float_mul_scalar(grad.clone(), (1.0 - step.beta_1).into()),
+    );
+    let moment_2 = B::float_add(
+        B::float_mul_scalar(moment_2, step.beta_2.into()),
+        B::float_mul_scalar(B::float_mul(grad.clone(), grad), (1.0 - step.beta_2).into()),
+    );
+    let update = B::float_div(
+        B::float_mul_scalar(moment_1.clone(), step.factor.into()),
+        B::float_add_scalar(B::float_sqrt(moment_2.clone()), step.epsilon.into()),
+    );
+    let param = B::float_sub(
+        param,
+        B::float_mul_scalar(update, step.learning_rate.into()),
+    );
+    (param, moment_1, moment_2)
 }
 
 /// Σ (outputs − targets)² / (2 · batch), the same operations in the same order as
@@ -76,7 +169,72 @@ fn quadratic_cost_of_outputs<B: Backend>(
 }
 
 #[cfg(feature = "flex")]
-impl FusedBackend for burn::backend::Flex {}
+impl FusedBackend for burn::backend::Flex {
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        flex::adam_step(param, grad, moment_1, moment_2, step)
+    }
+}
+
+/// burn-flex's Adam step: one pass, in place.
+#[cfg(feature = "flex")]
+mod flex {
+    use super::{AdamStep, adam_step_composed};
+    use burn::backend::Flex;
+    use burn::tensor::DType;
+    use burn_flex::FlexTensor;
+    use rayon::prelude::*;
+
+    /// Elements per task when the pass is split over threads: 64 KiB of each array, few enough
+    /// tasks for a 636,010-parameter layer (10) that splitting costs nothing next to the pass.
+    const CHUNK: usize = 16 * 1024;
+
+    pub(super) fn adam_step(
+        mut param: FlexTensor,
+        grad: FlexTensor,
+        mut moment_1: FlexTensor,
+        mut moment_2: FlexTensor,
+        step: AdamStep,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let n = param.layout().num_elements();
+        let plain = |t: &FlexTensor| {
+            t.dtype() == DType::F32
+                && t.layout().num_elements() == n
+                && t.layout().contiguous_offsets() == Some((0, n))
+        };
+        if ![&param, &grad, &moment_1, &moment_2].into_iter().all(plain) {
+            // Views, other dtypes: burn's operations handle every layout.
+            return adam_step_composed::<Flex>(param, grad, moment_1, moment_2, step);
+        }
+        let g = &grad.storage::<f32>()[..n];
+        // Copy-on-write: a parameter still shared elsewhere is copied, never changed under
+        // another owner.
+        let (p, m1, m2) = (
+            &mut param.storage_mut::<f32>()[..n],
+            &mut moment_1.storage_mut::<f32>()[..n],
+            &mut moment_2.storage_mut::<f32>()[..n],
+        );
+        let pass = |((p, g), (m1, m2)): ((&mut [f32], &[f32]), (&mut [f32], &mut [f32]))| {
+            for i in 0..p.len() {
+                (p[i], m1[i], m2[i]) = step.element(p[i], g[i], m1[i], m2[i]);
+            }
+        };
+        if n < 2 * CHUNK {
+            pass(((p, g), (m1, m2)));
+        } else {
+            p.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m1.par_chunks_mut(CHUNK).zip(m2.par_chunks_mut(CHUNK)))
+                .for_each(pass);
+        }
+        (param, moment_1, moment_2)
+    }
+}
 
 #[cfg(feature = "ndarray")]
 impl FusedBackend for burn::backend::NdArray {}
@@ -159,6 +317,30 @@ pub fn quadratic_cost(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
         logits.into_dispatch(),
         targets.into_dispatch(),
     ))
+}
+
+/// One Adam update of one parameter in one pass where the backend has one (burn-flex): returns
+/// `(param, moment_1, moment_2)` after the step. The inputs are plain tensors (the optimizer's
+/// side of autodiff).
+pub fn adam_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moment_1: Tensor<D>,
+    moment_2: Tensor<D>,
+    step: AdamStep,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let (param, moment_1, moment_2) = <Dispatch as FusedBackend>::adam_step(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        moment_1.into_dispatch(),
+        moment_2.into_dispatch(),
+        step,
+    );
+    (
+        Tensor::from_dispatch(param),
+        Tensor::from_dispatch(moment_1),
+        Tensor::from_dispatch(moment_2),
+    )
 }
 
 #[cfg(test)]

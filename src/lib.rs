@@ -18,6 +18,7 @@ pub mod data;
 pub mod loader;
 pub mod model;
 pub mod fused;
+pub mod optim;
 pub mod train;
 pub mod journal;
 pub mod results;

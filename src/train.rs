@@ -16,7 +16,7 @@ use std::time::Instant;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 
 use crate::backend::{self, BackendName};
@@ -376,7 +376,8 @@ pub fn evaluate(
     Ok((sums.loss_sum / n, sums.correct as f64 / n))
 }
 
-/// The optimizer the settings ask for (burn's own SGD or Adam).
+/// The optimizer the settings ask for: burn's SGD, or Adam as burn computes it with its update
+/// in one pass ([`crate::optim::Adam`]).
 fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
     let weight_decay =
         (settings.weight_decay > 0.0).then(|| WeightDecayConfig::new(settings.weight_decay as f32));
@@ -390,7 +391,7 @@ fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
             }))
             .with_weight_decay(weight_decay)
             .init(),
-        Optimizer::Adam => AdamConfig::new().with_weight_decay(weight_decay).init(),
+        Optimizer::Adam => crate::optim::Adam::new(weight_decay).init(),
     }
 }
 
