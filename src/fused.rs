@@ -85,6 +85,25 @@ pub trait FusedBackend: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         adam_step_composed::<Self>(param, grad, moment_1, moment_2, step)
     }
+
+    /// One plain gradient step, `param − grad · learning_rate`, as burn's `Sgd` computes it.
+    /// `grad` already includes any weight decay and momentum.
+    fn sgd_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        learning_rate: f32,
+    ) -> FloatTensor<Self> {
+        sgd_step_composed::<Self>(param, grad, learning_rate)
+    }
+}
+
+/// [`FusedBackend::sgd_step`] in the backend's own operations, as burn's `Sgd`.
+fn sgd_step_composed<B: Backend>(
+    param: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    learning_rate: f32,
+) -> FloatTensor<B> {
+    B::float_sub(param, B::float_mul_scalar(grad, learning_rate.into()))
 }
 
 /// The scalars of one Adam step, as burn's `Adam` derives them from its settings, the learning
@@ -179,12 +198,20 @@ impl FusedBackend for burn::backend::Flex {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         flex::adam_step(param, grad, moment_1, moment_2, step)
     }
+
+    fn sgd_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        learning_rate: f32,
+    ) -> FloatTensor<Self> {
+        flex::sgd_step(param, grad, learning_rate)
+    }
 }
 
 /// burn-flex's Adam step: one pass, in place.
 #[cfg(feature = "flex")]
 mod flex {
-    use super::{AdamStep, adam_step_composed};
+    use super::{AdamStep, adam_step_composed, sgd_step_composed};
     use burn::backend::Flex;
     use burn::tensor::DType;
     use burn_flex::FlexTensor;
@@ -194,6 +221,41 @@ mod flex {
     /// tasks for a 636,010-parameter layer (10) that splitting costs nothing next to the pass.
     const CHUNK: usize = 16 * 1024;
 
+    /// Whether every tensor is `n` contiguous f32 values from the start of its buffer.
+    fn plain(n: usize, tensors: &[&FlexTensor]) -> bool {
+        tensors.iter().all(|t| {
+            t.dtype() == DType::F32
+                && t.layout().num_elements() == n
+                && t.layout().contiguous_offsets() == Some((0, n))
+        })
+    }
+
+    pub(super) fn sgd_step(
+        mut param: FlexTensor,
+        grad: FlexTensor,
+        learning_rate: f32,
+    ) -> FlexTensor {
+        let n = param.layout().num_elements();
+        if !plain(n, &[&param, &grad]) {
+            return sgd_step_composed::<Flex>(param, grad, learning_rate);
+        }
+        let g = &grad.storage::<f32>()[..n];
+        let pass = |(p, g): (&mut [f32], &[f32])| {
+            for (p, g) in p.iter_mut().zip(g) {
+                *p -= g * learning_rate;
+            }
+        };
+        let p = &mut param.storage_mut::<f32>()[..n];
+        if n < 2 * CHUNK {
+            pass((p, g));
+        } else {
+            p.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .for_each(pass);
+        }
+        param
+    }
+
     pub(super) fn adam_step(
         mut param: FlexTensor,
         grad: FlexTensor,
@@ -202,12 +264,7 @@ mod flex {
         step: AdamStep,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let n = param.layout().num_elements();
-        let plain = |t: &FlexTensor| {
-            t.dtype() == DType::F32
-                && t.layout().num_elements() == n
-                && t.layout().contiguous_offsets() == Some((0, n))
-        };
-        if ![&param, &grad, &moment_1, &moment_2].into_iter().all(plain) {
+        if !plain(n, &[&param, &grad, &moment_1, &moment_2]) {
             // Views, other dtypes: burn's operations handle every layout.
             return adam_step_composed::<Flex>(param, grad, moment_1, moment_2, step);
         }
@@ -316,6 +373,20 @@ pub fn quadratic_cost(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     Tensor::from_dispatch(<Dispatch as FusedBackend>::quadratic_cost(
         logits.into_dispatch(),
         targets.into_dispatch(),
+    ))
+}
+
+/// `param − grad · learning_rate` in one pass where the backend has one (burn-flex). The inputs
+/// are plain tensors.
+pub fn sgd_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    learning_rate: f32,
+) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedBackend>::sgd_step(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        learning_rate,
     ))
 }
 

@@ -1,15 +1,71 @@
-//! Adam with its update in one pass ([`crate::fused::adam_step`]).
+//! SGD and Adam with their updates in one pass ([`crate::fused::sgd_step`],
+//! [`crate::fused::adam_step`]).
 //!
-//! burn's `Adam` is the reference: the same settings, the same state type (`AdamState`, so a
-//! record of one loads into the other) and the same arithmetic in the same order, so both give
-//! the same parameters to the bit (checked below on every CPU backend, and on wgpu where one is
-//! required). Only the number of passes over memory differs: one instead of about twelve.
+//! burn's `Sgd` and `Adam` are the reference: the same settings, the same state types (a record
+//! of one loads into the other) and the same arithmetic in the same order, so both give the same
+//! parameters to the bit (checked below on every CPU backend, and on wgpu where one is
+//! required). Only the number of passes over memory and of tensor operations differs: Adam's
+//! twelve become one, SGD's two (and their two dispatches, which is what counts at batch 10)
+//! become one.
 
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer};
+use burn::optim::decay::{WeightDecay, WeightDecayConfig};
+use burn::optim::momentum::{Momentum, MomentumConfig};
+use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, SgdState};
 use burn::prelude::*;
 
-use crate::fused::{AdamStep, adam_step};
+use crate::fused::{AdamStep, adam_step, sgd_step};
+
+/// Stochastic gradient descent, with optional momentum and L2 weight decay, as burn's `Sgd`.
+#[derive(Clone)]
+pub struct Sgd {
+    momentum: Option<Momentum>,
+    weight_decay: Option<WeightDecay>,
+}
+
+impl Sgd {
+    /// burn's SGD with these options.
+    pub fn new(momentum: Option<MomentumConfig>, weight_decay: Option<WeightDecayConfig>) -> Self {
+        Sgd {
+            momentum: momentum.as_ref().map(Momentum::new),
+            weight_decay: weight_decay.as_ref().map(WeightDecay::new),
+        }
+    }
+
+    /// As a module optimizer, the way burn's `SgdConfig::init` wraps its own.
+    pub fn init(self) -> ModuleOptimizer {
+        ModuleOptimizer::from(self)
+    }
+}
+
+impl burn::optim::Optimizer for Sgd {
+    type State<const D: usize> = SgdState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        mut grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let mut momentum_state = state.and_then(|state| state.momentum);
+        if let Some(weight_decay) = &self.weight_decay {
+            grad = weight_decay.transform(grad, tensor.clone());
+        }
+        if let Some(momentum) = &self.momentum {
+            let (velocity, state) = momentum.transform(grad, momentum_state);
+            momentum_state = Some(state);
+            grad = velocity;
+        }
+        // burn's scalar operations take the learning rate as an f32.
+        let tensor = sgd_step(tensor, grad, lr as f32);
+        (tensor, Some(SgdState::new(momentum_state)))
+    }
+
+    fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
+        state.momentum = state.momentum.map(|state| state.to_device(device));
+        state
+    }
+}
 
 /// Adam (β1 = 0.9, β2 = 0.999, ε = 1e-5, burn's defaults), with optional L2 weight decay added
 /// to the gradient as burn's `WeightDecay` does.
@@ -81,11 +137,12 @@ impl burn::optim::Optimizer for Adam {
 }
 
 #[cfg(test)]
+// burn-ndarray is deprecated in burn 0.22 but still one of harness's backends.
+#[allow(deprecated)]
 mod tests {
     use super::*;
-    use burn::module::Module;
     use burn::nn::{Linear, LinearConfig};
-    use burn::optim::{AdamConfig, GradientsParams};
+    use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
     use burn::tensor::Distribution;
 
     /// A few steps of a layer under `optimizer`, with a gradient that changes every step.
@@ -116,6 +173,26 @@ mod tests {
 
     fn check(device: Device) {
         let device = device.autodiff();
+        for (momentum, decay) in [(None, None), (Some(0.9), Some(1e-3))] {
+            let momentum_config =
+                || momentum.map(|m| MomentumConfig::new().with_momentum(m).with_dampening(0.0));
+            let decay_config = || decay.map(WeightDecayConfig::new);
+            let ours = train(
+                &device,
+                Sgd::new(momentum_config(), decay_config()).init(),
+                5,
+            );
+            let burns = train(
+                &device,
+                SgdConfig::new()
+                    .with_momentum(momentum_config())
+                    .with_weight_decay(decay_config())
+                    .init(),
+                5,
+            );
+            let what = format!("SGD with momentum {momentum:?} and weight decay {decay:?}");
+            assert_same(&ours, &burns, &what);
+        }
         for decay in [None, Some(1e-3)] {
             let config = || decay.map(|penalty| WeightDecayConfig::new(penalty));
             let ours = train(&device, Adam::new(config()).init(), 5);
@@ -139,9 +216,21 @@ mod tests {
         }
     }
 
-    /// The same parameters as burn's Adam, to the bit, on the CPU backends.
+    fn assert_same(ours: &[f32], burns: &[f32], what: &str) {
+        let differing = ours
+            .iter()
+            .zip(burns)
+            .filter(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(
+            differing.count(),
+            0,
+            "{what}: parameters differ from burn's"
+        );
+    }
+
+    /// The same parameters as burn's SGD and Adam, to the bit, on the CPU backends.
     #[test]
-    fn adam_gives_burns_parameters_on_the_cpu_backends() {
+    fn optimizers_give_burns_parameters_on_the_cpu_backends() {
         #[cfg(feature = "flex")]
         check(Device::flex());
         #[cfg(feature = "ndarray")]
@@ -152,7 +241,7 @@ mod tests {
     /// reason on a machine without a Vulkan, Metal or DX12 adapter.
     #[cfg(feature = "wgpu")]
     #[test]
-    fn adam_gives_burns_parameters_on_wgpu() {
+    fn optimizers_give_burns_parameters_on_wgpu() {
         let required = std::env::var("HARNESS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
         match crate::backend::select(crate::backend::BackendName::Wgpu) {
             Ok(selected) => check(selected.device),

@@ -16,7 +16,7 @@ use std::time::Instant;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use crate::backend::{self, BackendName};
@@ -176,6 +176,8 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
     let mut stop_reason = StopReason::Completed;
     let mut first_loss = None;
     let mut keeper = Keeper::new(settings, !job.validation_set.is_empty());
+    let validation_set = EvalSet::upload(job.validation_set, settings.loss, device);
+    let test_set = EvalSet::upload(job.test_set, settings.loss, device);
     // The loader thread lives in this scope; dropping `batches` on any way out stops it.
     let model = std::thread::scope(|scope| -> anyhow::Result<Mlp> {
         // A loader thread only pays when there is a core for it.
@@ -219,13 +221,8 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
 
             let started = Instant::now();
             let trained = model.valid();
-            let (val_loss, val_accuracy) = if job.validation_set.is_empty() {
-                (f64::NAN, f64::NAN)
-            } else {
-                evaluate(&trained, job.validation_set, settings.loss, device)?
-            };
-            let (test_loss, test_accuracy) =
-                evaluate(&trained, job.test_set, settings.loss, device)?;
+            let (val_loss, val_accuracy) = validation_set.evaluate(&trained, settings.loss)?;
+            let (test_loss, test_accuracy) = test_set.evaluate(&trained, settings.loss)?;
             let metrics = EpochMetrics {
                 epoch,
                 learning_rate: rate,
@@ -356,6 +353,46 @@ impl Keeper {
     }
 }
 
+/// A held-out set on the device: uploaded once, in batches of [`EVAL_BATCH`], and evaluated
+/// after every epoch without gathering and uploading its images again (a tenth of the faithful
+/// run's time went to that on a 2-core AMD EPYC, BENCHMARKS.md).
+pub struct EvalSet {
+    batches: Vec<Batch>,
+}
+
+impl EvalSet {
+    /// `split`'s images and targets for `loss_kind`, on `device`.
+    pub fn upload(split: &Split, loss_kind: Loss, device: &Device) -> EvalSet {
+        let indices: Vec<usize> = (0..split.len()).collect();
+        let batches = indices
+            .chunks(EVAL_BATCH)
+            .map(|chunk| Batch::upload(HostBatch::gather(split, chunk), loss_kind, device))
+            .collect();
+        EvalSet { batches }
+    }
+
+    /// Whether the set has no images.
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// Mean loss and accuracy of `model` on the set, without autodiff; NaN for an empty set.
+    pub fn evaluate(&self, model: &Mlp, loss_kind: Loss) -> anyhow::Result<(f64, f64)> {
+        if self.is_empty() {
+            return Ok((f64::NAN, f64::NAN));
+        }
+        let mut window = Window::default();
+        for batch in &self.batches {
+            let logits = model.forward(batch.images.clone());
+            let loss = loss(model, logits.clone(), batch.targets.clone(), loss_kind);
+            window.push(loss, logits, batch.labels.clone());
+        }
+        let sums = window.read()?;
+        let n = sums.images as f64;
+        Ok((sums.loss_sum / n, sums.correct as f64 / n))
+    }
+}
+
 /// Mean loss and accuracy of `model` on `split`, in large batches, without autodiff.
 pub fn evaluate(
     model: &Mlp,
@@ -363,34 +400,25 @@ pub fn evaluate(
     loss_kind: Loss,
     device: &Device,
 ) -> anyhow::Result<(f64, f64)> {
-    let mut window = Window::default();
-    let indices: Vec<usize> = (0..split.len()).collect();
-    for chunk in indices.chunks(EVAL_BATCH) {
-        let batch = Batch::upload(HostBatch::gather(split, chunk), loss_kind, device);
-        let logits = model.forward(batch.images);
-        let loss = loss(model, logits.clone(), batch.targets, loss_kind);
-        window.push(loss, logits, batch.labels);
-    }
-    let sums = window.read()?;
-    let n = sums.images as f64;
-    Ok((sums.loss_sum / n, sums.correct as f64 / n))
+    EvalSet::upload(split, loss_kind, device).evaluate(model, loss_kind)
 }
 
-/// The optimizer the settings ask for: burn's SGD, or Adam as burn computes it with its update
-/// in one pass ([`crate::optim::Adam`]).
+/// The optimizer the settings ask for: SGD or Adam as burn computes them, with their updates in
+/// one pass ([`crate::optim`]).
 fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
     let weight_decay =
         (settings.weight_decay > 0.0).then(|| WeightDecayConfig::new(settings.weight_decay as f32));
     match settings.optimizer {
-        Optimizer::Sgd => SgdConfig::new()
-            .with_momentum((settings.momentum > 0.0).then(|| {
+        Optimizer::Sgd => crate::optim::Sgd::new(
+            (settings.momentum > 0.0).then(|| {
                 // Classic momentum, v = μv + g, as in PyTorch (burn's default dampening is 0.1).
                 MomentumConfig::new()
                     .with_momentum(settings.momentum)
                     .with_dampening(0.0)
-            }))
-            .with_weight_decay(weight_decay)
-            .init(),
+            }),
+            weight_decay,
+        )
+        .init(),
         Optimizer::Adam => crate::optim::Adam::new(weight_decay).init(),
     }
 }
@@ -480,6 +508,7 @@ fn read_back<E: burn::tensor::Element>(data: TensorData) -> anyhow::Result<Vec<E
 }
 
 /// What the loss compares the outputs with.
+#[derive(Clone)]
 enum Targets {
     /// `[batch, 10]`, 1.0 at the label (quadratic cost).
     OneHot(Tensor<2>),
