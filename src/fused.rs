@@ -221,6 +221,9 @@ mod flex {
     /// tasks for a 636,010-parameter layer (10) that splitting costs nothing next to the pass.
     const CHUNK: usize = 16 * 1024;
 
+    /// Matching pieces of the parameter, the gradient and the two moments.
+    type Chunks<'a> = ((&'a mut [f32], &'a [f32]), (&'a mut [f32], &'a mut [f32]));
+
     /// Whether every tensor is `n` contiguous f32 values from the start of its buffer.
     fn plain(n: usize, tensors: &[&FlexTensor]) -> bool {
         tensors.iter().all(|t| {
@@ -276,7 +279,7 @@ mod flex {
             &mut moment_1.storage_mut::<f32>()[..n],
             &mut moment_2.storage_mut::<f32>()[..n],
         );
-        let pass = |((p, g), (m1, m2)): ((&mut [f32], &[f32]), (&mut [f32], &mut [f32]))| {
+        let pass = |((p, g), (m1, m2)): Chunks<'_>| {
             for i in 0..p.len() {
                 (p[i], m1[i], m2[i]) = step.element(p[i], g[i], m1[i], m2[i]);
             }

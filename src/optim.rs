@@ -194,7 +194,7 @@ mod tests {
             assert_same(&ours, &burns, &what);
         }
         for decay in [None, Some(1e-3)] {
-            let config = || decay.map(|penalty| WeightDecayConfig::new(penalty));
+            let config = || decay.map(WeightDecayConfig::new);
             let ours = train(&device, Adam::new(config()).init(), 5);
             let burns = train(
                 &device,
