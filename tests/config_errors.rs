@@ -98,6 +98,20 @@ fn assert_rejected(config: &str, needles: &[&str]) {
     );
 }
 
+/// ndarray is not a default feature: asking a default build for it is a usage error that says
+/// how to build it, before anything is trained or written.
+#[cfg(not(feature = "ndarray"))]
+#[test]
+fn a_backend_not_in_the_build_names_the_feature_to_build() {
+    assert_rejected(
+        "backend = \"ndarray\"\n",
+        &[
+            "backend \"ndarray\" is not in this build",
+            "cargo build --release --features ndarray",
+        ],
+    );
+}
+
 #[test]
 fn unknown_key() {
     assert_rejected(
