@@ -138,6 +138,23 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
         return Ok(exit::OK);
     }
 
+    // A backend missing from this build is a usage error, found before any point trains (every
+    // rung has rung 0's backends).
+    let all = experiment.points();
+    if let Some(point) = in_shard(all, shard)
+        .into_iter()
+        .find(|p| !p.settings.backend.is_compiled())
+    {
+        let error = crate::backend::select(point.settings.backend)
+            .expect_err("a backend not compiled in cannot be selected");
+        return Err(error.context(format!(
+            "{}: point {} ({})",
+            experiment.path.display(),
+            point.index + 1,
+            point.settings.name
+        )));
+    }
+
     let mut tally = Tally::default();
     let mut last_rung = Vec::new();
     for &rung in &rungs {

@@ -104,7 +104,7 @@ fn assert_rejected(config: &str, needles: &[&str]) {
 #[test]
 fn a_backend_not_in_the_build_names_the_feature_to_build() {
     assert_rejected(
-        "backend = \"ndarray\"\n",
+        "backend = \"ndarray\"\n[model]\nhidden = [16]\n",
         &[
             "backend \"ndarray\" is not in this build",
             "cargo build --release --features ndarray",

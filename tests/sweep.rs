@@ -150,6 +150,33 @@ fn slurm_array_variables_pick_the_shard() {
         .expect_stdout(&["shard 2/2: 2 of 5 points", "2 points, 2 to run"]);
 }
 
+/// A point whose backend this build lacks (ndarray is not a default feature) stops the sweep
+/// before any point trains, naming the point and the feature: a usage error, not a failed row.
+#[cfg(not(feature = "ndarray"))]
+#[test]
+fn a_backend_missing_from_the_build_is_refused_before_any_point_trains() {
+    let work = Workdir::new();
+    let name = experiment(
+        &work,
+        "backends.toml",
+        "backend = [\"flex\", \"ndarray\"]",
+        1,
+    );
+    // The dry run still lists the plan (it may be made on another build than the one that runs).
+    work.harness(&["sweep", &name, "--dry-run"]).expect_code(0);
+    let run = work.harness(&["sweep", &name]);
+    run.expect_code(2).expect_stderr(&[
+        "backends.toml: point 2",
+        "backend \"ndarray\" is not in this build",
+        "--features ndarray",
+    ]);
+    assert!(
+        !work.path().join("results").exists(),
+        "a point trained or a row was written\n{}",
+        run.describe()
+    );
+}
+
 #[test]
 fn a_diverging_point_is_recorded_and_the_sweep_goes_on() {
     let work = Workdir::new();
