@@ -18,7 +18,7 @@
 //!   moments, their bias corrections, the square root, the division, the learning rate, the
 //!   subtraction), each a full sweep over the parameter and most of them a fresh buffer. At 800
 //!   wide that was a quarter of the CPU time of an epoch, on one core while the other waited
-//!   (BENCHMARKS.md, "Wide layers, 2026-11-30"). [`adam_step`] is the same arithmetic in the same
+//!   (BENCHMARKS.md, the AMD EPYC of 2026-11-30). [`adam_step`] is the same arithmetic in the same
 //!   order; on burn-flex it is one pass over the four arrays, in place, split over the CPU
 //!   threads; the other backends run the composed operations.
 //!

@@ -354,8 +354,8 @@ impl Keeper {
 }
 
 /// A held-out set on the device: uploaded once, in batches of [`EVAL_BATCH`], and evaluated
-/// after every epoch without gathering and uploading its images again (a tenth of the faithful
-/// run's time went to that on a 2-core AMD EPYC, BENCHMARKS.md).
+/// after every epoch without gathering and uploading its images again (0.3-0.5 s of the faithful
+/// run's 8.7 s on a 2-vCPU AMD EPYC, 2026-11-30, BENCHMARKS.md).
 pub struct EvalSet {
     batches: Vec<Batch>,
 }
