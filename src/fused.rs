@@ -20,11 +20,12 @@
 //!   wide that was a quarter of the CPU time of an epoch, on one core while the other waited
 //!   (BENCHMARKS.md, the AMD EPYC of 2026-11-30). [`adam_step`] is the same arithmetic in the same
 //!   order; on burn-flex it is one pass over the four arrays, in place, split over the CPU
-//!   threads; the other backends run the composed operations.
+//!   threads; the other backends run the composed operations. SGD's `param - grad * lr`, two
+//!   operations per parameter (at batch 10 the dispatch is the cost), is one: [`sgd_step`].
 //!
-//! All three are declared with `#[backend_extension]`, burn's extension point. The first two are
-//! computed with the backends' own operations and only the quadratic cost has a hand-written
-//! backward; the Adam step has a hand-written loop on burn-flex.
+//! All are declared with `#[backend_extension]`, burn's extension point. The linear layer and the
+//! cost are computed with the backends' own operations and only the cost has a hand-written
+//! backward; the optimizer steps have hand-written loops on burn-flex.
 
 // burn-ndarray is deprecated in burn 0.22 but still one of harness's backends.
 #![allow(deprecated)]
