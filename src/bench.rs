@@ -132,6 +132,10 @@ pub fn bench(options: &Options) -> Result<()> {
             )));
         }
     }
+    // Every backend asked for must be in the build before anything is loaded or measured.
+    if let Some(&name) = options.backends.iter().find(|name| !name.is_compiled()) {
+        backend::select(name)?;
+    }
     let started = Instant::now();
     let data = data::load(data::DatasetName::Mnist, None, data::Limits::default())?;
     let load_seconds = started.elapsed().as_secs_f64();

@@ -14,9 +14,15 @@ pub fn command(configs: &[PathBuf], assignments: &[String]) -> Result<u8> {
     for path in configs {
         let settings = config::load(path, assignments)?;
         let backend = settings.backend.resolve();
-        let memory = settings
-            .model
-            .training_memory(settings.train.batch_size, crate::train::EVAL_BATCH);
+        let (_, memory) = crate::run::memory_needed(&settings);
+        if !backend.is_compiled() {
+            // Valid for another build; this one's `run` would refuse it.
+            eprintln!(
+                "warning: {}: backend \"{backend}\" is not in this build of harness; `run` would \
+                 refuse it: rebuild with `cargo build --release --features {backend}`",
+                path.display()
+            );
+        }
         println!(
             "# {}: ok; {} network, {} parameters, about {} to train; run_id {} on {backend}",
             path.display(),

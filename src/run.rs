@@ -21,6 +21,7 @@ use crate::backend::{self, BackendName};
 use crate::config::Settings;
 use crate::data;
 use crate::error::{exit, take_panic_message, user_error};
+use crate::model::{INPUTS, OUTPUTS};
 use crate::results::{self, Committed, EpochRow, NONE, RunRow, Status, StopReason};
 use crate::text::thousands;
 use crate::train::{self, EpochMetrics, Job, Observer, Outcome};
@@ -371,20 +372,35 @@ fn check_folder_output(dir: &Path, key: &str) -> Result<()> {
         })
 }
 
-/// Refuses a network whose training would not fit in memory, with the estimate.
-pub fn check_memory(settings: &Settings) -> Result<()> {
+/// Bytes training with `settings` takes at least, and the batch size it was estimated at: the
+/// network's weights, gradients, optimizer state and activations
+/// ([`crate::model::ModelConfig::training_memory`]), and the validation and test images with
+/// their targets, which stay on the device for the whole run ([`train::EvalSet`]).
+pub fn memory_needed(settings: &Settings) -> (usize, u128) {
     // A batch larger than the training set is refused once the data is loaded, by name.
     let batch = settings
         .train
         .batch_size
         .min(settings.data.train_limit.unwrap_or(60_000));
-    let needed = settings.model.training_memory(batch, train::EVAL_BATCH);
+    // MNIST's and Fashion-MNIST's test files hold 10,000 images.
+    let held_out = settings.data.validation + settings.data.test_limit.unwrap_or(10_000);
+    let held_out_bytes = held_out as u128 * (INPUTS + OUTPUTS) as u128 * 4;
+    (
+        batch,
+        settings.model.training_memory(batch, train::EVAL_BATCH) + held_out_bytes,
+    )
+}
+
+/// Refuses a network whose training would not fit in memory, with the estimate.
+pub fn check_memory(settings: &Settings) -> Result<()> {
+    let (batch, needed) = memory_needed(settings);
     let available = available_memory();
     if needed > available as u128 {
         let gib = |bytes: u128| bytes as f64 / (1u128 << 30) as f64;
         return Err(user_error(format!(
             "the {} network ({} parameters) at batch {} needs about {:.1} GiB for its weights, \
-             gradients, optimizer state and activations; this machine has {:.1} GiB available. \
+             gradients, optimizer state, activations and held-out images; this machine has \
+             {:.1} GiB available. \
              Use narrower layers (model.hidden) or a smaller train.batch_size",
             settings.model.shape(),
             thousands(settings.model.num_params()),

@@ -210,4 +210,18 @@ fn bench_prints_figures_as_json() {
     unknown
         .expect_code(2)
         .expect_stderr(&["did you mean \"relu_b64\""]);
+    // A backend missing from the build stops the bench before anything is measured, even after
+    // one that is there.
+    if !cfg!(feature = "ndarray") {
+        let missing = work.harness(&["bench", "--backends", "flex,ndarray", "--epochs", "1"]);
+        missing.expect_code(2).expect_stderr(&[
+            "backend \"ndarray\" is not in this build",
+            "--features ndarray",
+        ]);
+        assert!(
+            !missing.stdout().contains("sigmoid_b10"),
+            "flex was measured first\n{}",
+            missing.describe()
+        );
+    }
 }
