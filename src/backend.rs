@@ -176,6 +176,22 @@ fn device_type_rank(device_type: wgpu::DeviceType) -> u8 {
     }
 }
 
+/// The wgpu device for a unit test: `None` (the reason printed) on a machine without a Vulkan,
+/// Metal or DX12 adapter, a panic where one is required (HARNESS_REQUIRE_WGPU=1, as in CI on
+/// lavapipe).
+#[cfg(all(test, feature = "wgpu"))]
+pub(crate) fn wgpu_for_test() -> Option<Device> {
+    let required = std::env::var("HARNESS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
+    match select(BackendName::Wgpu) {
+        Ok(selected) => Some(selected.device),
+        Err(error) if !required => {
+            eprintln!("skipped: {error:#}");
+            None
+        }
+        Err(error) => panic!("wgpu is required here: {error:#}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

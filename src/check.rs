@@ -16,12 +16,10 @@ pub fn command(configs: &[PathBuf], assignments: &[String]) -> Result<u8> {
         let backend = settings.backend.resolve();
         let (_, memory) = crate::run::memory_needed(&settings);
         if !backend.is_compiled() {
-            // Valid for another build; this one's `run` would refuse it.
-            eprintln!(
-                "warning: {}: backend \"{backend}\" is not in this build of harness; `run` would \
-                 refuse it: rebuild with `cargo build --release --features {backend}`",
-                path.display()
-            );
+            // Valid for another build; this one's `run` would refuse it, with this message.
+            if let Err(error) = crate::backend::select(backend) {
+                eprintln!("warning: {}: {error:#}", path.display());
+            }
         }
         println!(
             "# {}: ok; {} network, {} parameters, about {} to train; run_id {} on {backend}",

@@ -475,11 +475,8 @@ mod tests {
     #[cfg(feature = "wgpu")]
     #[test]
     fn quadratic_cost_matches_the_composed_formula_on_wgpu() {
-        let required = std::env::var("HARNESS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
-        match crate::backend::select(crate::backend::BackendName::Wgpu) {
-            Ok(selected) => check_quadratic_cost(selected.device),
-            Err(error) if !required => eprintln!("skipped: {error:#}"),
-            Err(error) => panic!("wgpu is required here: {error:#}"),
+        if let Some(device) = crate::backend::wgpu_for_test() {
+            check_quadratic_cost(device);
         }
     }
 
