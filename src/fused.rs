@@ -216,6 +216,7 @@ mod flex {
     use burn::backend::Flex;
     use burn::tensor::DType;
     use burn_flex::FlexTensor;
+    use multiversion::multiversion;
     use rayon::prelude::*;
 
     /// Elements per task when the pass is split over threads: 64 KiB of each array, few enough
@@ -244,18 +245,13 @@ mod flex {
             return sgd_step_composed::<Flex>(param, grad, learning_rate);
         }
         let g = &grad.storage::<f32>()[..n];
-        let pass = |(p, g): (&mut [f32], &[f32])| {
-            for (p, g) in p.iter_mut().zip(g) {
-                *p -= g * learning_rate;
-            }
-        };
         let p = &mut param.storage_mut::<f32>()[..n];
         if n < 2 * CHUNK {
-            pass((p, g));
+            sgd_pass(learning_rate, p, g);
         } else {
             p.par_chunks_mut(CHUNK)
                 .zip(g.par_chunks(CHUNK))
-                .for_each(pass);
+                .for_each(|(p, g)| sgd_pass(learning_rate, p, g));
         }
         param
     }
@@ -280,20 +276,38 @@ mod flex {
             &mut moment_1.storage_mut::<f32>()[..n],
             &mut moment_2.storage_mut::<f32>()[..n],
         );
-        let pass = |((p, g), (m1, m2)): Chunks<'_>| {
-            for i in 0..p.len() {
-                (p[i], m1[i], m2[i]) = step.element(p[i], g[i], m1[i], m2[i]);
-            }
-        };
         if n < 2 * CHUNK {
-            pass(((p, g), (m1, m2)));
+            adam_pass(step, p, g, m1, m2);
         } else {
             p.par_chunks_mut(CHUNK)
                 .zip(g.par_chunks(CHUNK))
                 .zip(m1.par_chunks_mut(CHUNK).zip(m2.par_chunks_mut(CHUNK)))
-                .for_each(pass);
+                .for_each(|((p, g), (m1, m2)): Chunks<'_>| adam_pass(step, p, g, m1, m2));
         }
         (param, moment_1, moment_2)
+    }
+
+    // The passes are compiled once per x86 SIMD level (AVX-512, AVX2 + FMA, SSE4, ...) and the
+    // best the CPU has is chosen at run time: the crate is built for baseline x86-64, whose SSE2
+    // does four `sqrtps`/`divps` lanes where AVX-512 does sixteen. At 128 wide the SSE2 Adam pass
+    // was 16% of an epoch (BENCHMARKS.md, the AMD EPYC of 2026-11-30). Wider lanes change no
+    // result: each element still goes through the same IEEE operations in the same order, and
+    // Rust never contracts a multiply and an add into an FMA on its own.
+
+    /// [`AdamStep::element`] over matching pieces of the four arrays.
+    #[multiversion(targets = "simd")]
+    fn adam_pass(step: AdamStep, p: &mut [f32], g: &[f32], m1: &mut [f32], m2: &mut [f32]) {
+        for (((p, g), m1), m2) in p.iter_mut().zip(g).zip(m1.iter_mut()).zip(m2.iter_mut()) {
+            (*p, *m1, *m2) = step.element(*p, *g, *m1, *m2);
+        }
+    }
+
+    /// `p -= g · learning_rate` over matching pieces.
+    #[multiversion(targets = "simd")]
+    fn sgd_pass(learning_rate: f32, p: &mut [f32], g: &[f32]) {
+        for (p, g) in p.iter_mut().zip(g) {
+            *p -= g * learning_rate;
+        }
     }
 }
 
