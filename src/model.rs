@@ -60,7 +60,7 @@ impl Activation {
     /// Applies the function elementwise.
     pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            Self::Sigmoid => activation::sigmoid(x),
+            Self::Sigmoid => fused::sigmoid(x),
             Self::Relu => activation::relu(x),
             Self::Tanh => activation::tanh(x),
             Self::LeakyRelu => activation::leaky_relu(x, 0.01),
@@ -296,7 +296,7 @@ impl Mlp {
     /// - returns: `[batch, 10]`
     pub fn output(&self, logits: Tensor<2>) -> Tensor<2> {
         match self.output {
-            OutputActivation::Sigmoid => activation::sigmoid(logits),
+            OutputActivation::Sigmoid => fused::sigmoid(logits),
             OutputActivation::Softmax => activation::softmax(logits, 1),
         }
     }
