@@ -27,6 +27,26 @@ use crate::model::INPUTS;
 /// steps at batch 10), few enough that the groups in flight hold little memory (6 MB each).
 const GROUP_IMAGES: usize = 2048;
 
+/// How many images ahead of the one being copied [`prefetch`] asks for.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Asks the CPU to bring `bytes` into its caches: the images of a batch are read at random
+/// from the split's 47 MB, and waiting for them was most of the copy's time.
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch is a hint; it reads nothing the program sees and cannot fault,
+        // and SSE, which defines it, is part of every x86-64 CPU.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
 /// Groups the loader may run ahead of the training loop.
 const GROUPS_AHEAD: usize = 2;
 
@@ -183,7 +203,10 @@ impl HostBatch {
     /// Copies the images at `indices` out of `split`.
     pub fn gather(split: &Split, indices: &[usize]) -> HostBatch {
         let mut pixels = Vec::with_capacity(indices.len() * INPUTS);
-        for &i in indices {
+        for (k, &i) in indices.iter().enumerate() {
+            if let Some(&ahead) = indices.get(k + PREFETCH_AHEAD) {
+                prefetch(split.pixels(ahead));
+            }
             split.extend_scaled(i, &mut pixels);
         }
         HostBatch {
