@@ -189,7 +189,7 @@ pub fn intensity(byte: u8) -> f32 {
 /// SSE2's four. At 128 wide the training batches' copy went from 5.8% of an epoch's samples to
 /// 3.9% (AMD EPYC, 2026-11-30); what is left is waiting for images read at random from the split.
 #[multiversion(targets = "simd")]
-fn extend_scaled(bytes: &[u8], out: &mut Vec<f32>) {
+fn extend_intensities(bytes: &[u8], out: &mut Vec<f32>) {
     out.extend(bytes.iter().map(|&byte| intensity(byte)));
 }
 
@@ -220,7 +220,7 @@ impl Split {
 
     /// Appends the pixels of image `index`, scaled to [0, 1] by [`intensity`], to `out`.
     pub fn extend_scaled(&self, index: usize, out: &mut Vec<f32>) {
-        extend_scaled(self.pixels(index), out);
+        extend_intensities(self.pixels(index), out);
     }
 
     /// The pixels of the images in `range`, scaled to [0, 1], row-major (`[n, 784]`).
