@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::backend::BackendName;
 use crate::choice::Choice;
-use crate::experiment::Shard;
+use crate::net::backend::BackendName;
+use crate::search::experiment::Shard;
 
 /// Train and compare small neural networks on MNIST with burn.
 ///
@@ -217,7 +217,7 @@ pub enum Command {
         #[arg(long, requires = "html")]
         models: Option<PathBuf>,
         /// Embed weight pictures of at most N runs, the best by accuracy (--html).
-        #[arg(long, value_name = "N", default_value_t = crate::html::DEFAULT_PICTURES, requires = "html")]
+        #[arg(long, value_name = "N", default_value_t = crate::views::html::DEFAULT_PICTURES, requires = "html")]
         pictures: usize,
     },
     /// Measure training speed on a fixed matrix of configs (see BENCHMARKS.md).

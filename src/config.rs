@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::backend::BackendName;
 use crate::choice::{Choice, choice_enum};
-use crate::data::DatasetName;
+use crate::data::mnist::DatasetName;
 use crate::error::user_error;
-use crate::model::{Activation, Init, MlpConfig, OutputActivation};
+use crate::net::backend::BackendName;
+use crate::net::model::{Activation, Init, MlpConfig, OutputActivation};
 
 choice_enum! {
     /// The cost function training minimises.

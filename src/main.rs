@@ -11,9 +11,12 @@ use clap::Parser;
 use harness::cli::{Cli, Command};
 use harness::config::{self, Override};
 use harness::error::{exit, install_panic_hook, is_user_error, take_panic_message};
-use harness::experiment::Experiment;
-use harness::run::{self, Progress};
-use harness::{bench, check, html, inspect, merge, plot, predict, report, saved, sweep, upgrade};
+use harness::record::{merge, saved, upgrade};
+use harness::search::experiment::Experiment;
+use harness::search::sweep;
+use harness::train::run::{self, Progress};
+use harness::train::{bench, check};
+use harness::views::{html, inspect, plot, predict, report};
 
 /// Training small networks makes dozens of short-lived tensor allocations per step; mimalloc
 /// serves them faster than glibc's allocator (BENCHMARKS.md, "Levers measured").

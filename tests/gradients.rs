@@ -1,4 +1,4 @@
-//! The hand-made autodiff nodes (src/fused.rs: the linear layer, the quadratic cost) give the
+//! The hand-made autodiff nodes (src/net/fused.rs: the linear layer, the quadratic cost) give the
 //! gradients of the maths they stand for, on the whole network: for every activation and every
 //! output and loss the harness trains with, at batch 6 and batch 1, every weight, bias and
 //! input gradient of `Mlp::forward` + the training loss equals burn's plain autodiff of the
@@ -10,11 +10,11 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation;
-use harness::backend::{self, BackendName};
 use harness::choice::Choice;
 use harness::config::Loss;
-use harness::model::{Activation, Init, Mlp, MlpConfig, OutputActivation};
-use harness::train;
+use harness::net::backend::{self, BackendName};
+use harness::net::model::{Activation, Init, Mlp, MlpConfig, OutputActivation};
+use harness::train::train;
 
 /// The network's logits written out: x·W + b per layer, the activation, nothing fused.
 fn plain_forward(model: &Mlp, activations: &[Activation], x: Tensor<2>) -> Tensor<2> {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::Workdir;
-use harness::results::{self, EpochRow, RunRow, Status};
+use harness::record::results::{self, EpochRow, RunRow, Status};
 use serde_json::{Value, json};
 
 /// One test at a time: the timing test must not share two cores with the other's sweep or
@@ -496,7 +496,7 @@ fn the_report_of_a_real_sweep_works_in_chromium() {
     );
 
     // One colour per activation, the same as the static charts'.
-    let (r, g, b) = harness::plot::activation_colour("relu");
+    let (r, g, b) = harness::views::plot::activation_colour("relu");
     let fills = browser.script(
         "return [...document.querySelectorAll(\"#chart-params circle[data-series='relu']\")]
            .map(c => c.getAttribute('fill'));",

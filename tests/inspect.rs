@@ -7,10 +7,10 @@ mod common;
 use burn::module::{Module, Param};
 use burn::prelude::*;
 use common::{Workdir, append_rows, write_rows};
-use harness::backend::{self, BackendName};
-use harness::inspect::{TILE_MARGIN, TILE_SCALE, tiles_size};
-use harness::model::{Activation, Init, MlpConfig, OutputActivation};
-use harness::results::{RunRow, Status};
+use harness::net::backend::{self, BackendName};
+use harness::net::model::{Activation, Init, MlpConfig, OutputActivation};
+use harness::record::results::{RunRow, Status};
+use harness::views::inspect::{TILE_MARGIN, TILE_SCALE, tiles_size};
 
 /// A [16, 16] model whose first layer is +1 everywhere except pixel 0 of neuron 0 (-1).
 fn write_model(work: &Workdir, run_id: &str) {
@@ -85,7 +85,7 @@ fn weight_tiles_follow_the_sign_of_the_weights() {
             + (pixel % 28) * TILE_SCALE
             + 1;
         let y = TILE_MARGIN
-            + (tile / 4) * (28 * TILE_SCALE + TILE_MARGIN + harness::inspect::TILE_LABEL)
+            + (tile / 4) * (28 * TILE_SCALE + TILE_MARGIN + harness::views::inspect::TILE_LABEL)
             + (pixel / 28) * TILE_SCALE
             + 1;
         picture.get_pixel(x, y).0

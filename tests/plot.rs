@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Workdir, write_rows};
-use harness::results::{EpochRow, RunRow, Status};
+use harness::record::results::{EpochRow, RunRow, Status};
 
 /// Five ok runs (two activations) and one diverged run, with three epochs each.
 fn write_results(work: &Workdir) {
@@ -170,9 +170,9 @@ fn an_activation_has_one_colour_in_every_chart() {
     write_results(&work);
     work.harness(&["plot", "runs.csv", "-o", "charts"])
         .expect_code(0);
-    let relu = hex(harness::plot::activation_colour("relu"));
-    let sigmoid = hex(harness::plot::activation_colour("sigmoid"));
-    let none = hex(harness::plot::activation_colour("none"));
+    let relu = hex(harness::views::plot::activation_colour("relu"));
+    let sigmoid = hex(harness::views::plot::activation_colour("sigmoid"));
+    let none = hex(harness::views::plot::activation_colour("none"));
     for name in [
         "accuracy_vs_params",
         "accuracy_vs_seconds",
@@ -224,10 +224,10 @@ fn svg_text_names_the_shipped_font() {
             .collect();
         assert_eq!(
             families.into_iter().collect::<Vec<_>>(),
-            [harness::plot::FONT_FAMILY],
+            [harness::views::plot::FONT_FAMILY],
             "{name}"
         );
-        assert!(harness::plot::FONT_FAMILY.starts_with("DejaVu Sans"));
+        assert!(harness::views::plot::FONT_FAMILY.starts_with("DejaVu Sans"));
     }
 }
 

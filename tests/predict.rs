@@ -5,7 +5,7 @@ mod common;
 
 use burn::prelude::*;
 use common::{Workdir, csv_rows, repo};
-use harness::data::{self, DatasetName};
+use harness::data::mnist::{self, DatasetName};
 
 /// Trains a small model with the binary and returns its run id.
 fn train(work: &Workdir) -> String {
@@ -37,10 +37,10 @@ fn save_png(path: &std::path::Path, pixels: &[u8], side: u32, invert: bool) {
 fn predictions_agree_with_the_model_on_tensors() {
     let work = Workdir::new();
     let run_id = train(&work);
-    let test = data::load(
+    let test = mnist::load(
         DatasetName::Mnist,
         None,
-        data::Limits {
+        mnist::Limits {
             test: Some(20),
             ..Default::default()
         },
@@ -64,7 +64,7 @@ fn predictions_agree_with_the_model_on_tensors() {
     assert_eq!(answers.len(), 20, "{}", run.describe());
 
     // The model's own answers on the same pixels, as tensors.
-    let loaded = harness::saved::load(
+    let loaded = harness::record::saved::load(
         &run_id,
         &work.path().join("results/runs.csv"),
         &work.path().join("results/models"),
@@ -126,10 +126,10 @@ fn an_unreadable_image_exits_2() {
 #[test]
 fn every_shipped_config_runs_then_inspects_and_predicts() {
     let work = Workdir::new();
-    let test = data::load(
+    let test = mnist::load(
         DatasetName::Mnist,
         None,
-        data::Limits {
+        mnist::Limits {
             test: Some(1),
             ..Default::default()
         },

@@ -7,10 +7,10 @@ use std::path::Path;
 use proptest::prelude::*;
 
 use harness::config::{self, Override};
-use harness::data;
-use harness::experiment::Experiment;
-use harness::predict;
-use harness::results::{self, EpochRow, RunRow, Status};
+use harness::data::mnist;
+use harness::record::results::{self, EpochRow, RunRow, Status};
+use harness::search::experiment::Experiment;
+use harness::views::predict;
 
 /// Short strings over an alphabet that TOML, CSV and harness's own syntax care about.
 fn text() -> impl Strategy<Value = String> {
@@ -94,7 +94,7 @@ proptest! {
 
     #[test]
     fn idx_bytes_parse_or_explain(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-        match data::parse_idx(bytes, Path::new("x"), None) {
+        match mnist::parse_idx(bytes, Path::new("x"), None) {
             Ok(idx) => prop_assert_eq!(idx.data.len(), idx.dims.iter().product::<usize>()),
             Err(error) => assert_user_error(&error),
         }
@@ -109,7 +109,7 @@ proptest! {
         }
         let data: Vec<u8> = (0..items).map(|i| (i as u8).wrapping_mul(seed)).collect();
         bytes.extend(&data);
-        let idx = data::parse_idx(bytes, Path::new("x"), None).unwrap();
+        let idx = mnist::parse_idx(bytes, Path::new("x"), None).unwrap();
         prop_assert_eq!(idx.dims, dims);
         prop_assert_eq!(idx.data, data);
     }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Workdir, append_rows, write_rows};
-use harness::results::{RunRow, Status};
+use harness::record::results::{RunRow, Status};
 
 fn row(shape: &str, activation: &str, seed: u64, accuracy: f64, status: Status) -> RunRow {
     RunRow {

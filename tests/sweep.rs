@@ -273,7 +273,7 @@ fn merge_rejects_conflicts_and_foreign_headers() {
 /// Commits 25 runs (a run row and two epoch rows each) from this process when started as a
 /// writer by the test below.
 fn commit_as_writer(dir: &Path, writer: usize) {
-    use harness::results::{EpochRow, RunRow, Status, commit};
+    use harness::record::results::{EpochRow, RunRow, Status, commit};
     for i in 0..25u32 {
         let run_id = format!("rwriter{writer}-{i}-{}", "x".repeat(200));
         let attempt = format!("a{writer}-{i}");
@@ -331,8 +331,8 @@ fn four_processes_committing_25_runs_each_give_100_whole_runs() {
     for mut writer in writers {
         assert!(writer.wait().unwrap().success());
     }
-    let rows = harness::results::read_runs(&work.path().join("runs.csv")).unwrap();
-    let epochs = harness::results::read_epochs(&work.path().join("epochs.csv")).unwrap();
+    let rows = harness::record::results::read_runs(&work.path().join("runs.csv")).unwrap();
+    let epochs = harness::record::results::read_epochs(&work.path().join("epochs.csv")).unwrap();
     assert_eq!((rows.len(), epochs.len()), (100, 200));
     for name in ["runs.csv", "epochs.csv"] {
         let text = std::fs::read_to_string(work.path().join(name)).unwrap();

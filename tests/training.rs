@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use harness::backend::{self, BackendName};
 use harness::config::{self, Override, Settings};
-use harness::data::{self, Dataset, DatasetName, Limits};
-use harness::train::{self, Job, Quiet};
+use harness::data::mnist::{self, Dataset, DatasetName, Limits};
+use harness::net::backend::{self, BackendName};
+use harness::train::train::{self, Job, Quiet};
 
 /// Settings from config text, with the data limits a small test can afford.
 fn settings(toml: &str) -> Settings {
@@ -20,7 +20,7 @@ fn data(train: usize, validation: usize) -> Dataset {
         validation,
         test: Some(1000),
     };
-    data::load(DatasetName::Mnist, None, limits).unwrap()
+    mnist::load(DatasetName::Mnist, None, limits).unwrap()
 }
 
 /// Trains `settings` on `data`; returns the loss on the training images before and after, the
@@ -220,7 +220,7 @@ fn early_stopping_stops_and_keeps_the_best_epochs_weights() {
     // Stopped early: two epochs after the last improvement, not at the end.
     assert_eq!(
         outcome.stop_reason,
-        harness::results::StopReason::EarlyStopping,
+        harness::record::results::StopReason::EarlyStopping,
         "{accuracies:?}"
     );
     assert!(outcome.epochs.len() < 12, "{accuracies:?}");

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use harness::backend::BackendName;
+use harness::net::backend::BackendName;
 use harness::config::{self, Override};
 use libfuzzer_sys::fuzz_target;
 

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use harness::results::{self, EpochRow, Row, RunRow};
+use harness::record::results::{self, EpochRow, Row, RunRow};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use harness::config::Override;
-use harness::experiment::Experiment;
+use harness::search::experiment::Experiment;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use harness::data::parse_idx;
+use harness::data::mnist::parse_idx;
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
 

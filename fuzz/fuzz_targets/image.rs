@@ -6,7 +6,7 @@
 
 #![no_main]
 
-use harness::predict::mnist_pixels_of;
+use harness::views::predict::mnist_pixels_of;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]

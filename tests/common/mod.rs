@@ -191,7 +191,8 @@ pub fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
 
 /// Writes rows as a results file, header first, as harness does.
 pub fn write_rows<T: serde::Serialize>(path: &Path, rows: &[T]) {
-    std::fs::write(path, harness::results::to_csv(rows, true)).expect("write a results file");
+    std::fs::write(path, harness::record::results::to_csv(rows, true))
+        .expect("write a results file");
 }
 
 /// Appends rows (no header) to a results file written by [`write_rows`].
@@ -200,6 +201,6 @@ pub fn append_rows<T: serde::Serialize>(path: &Path, rows: &[T]) {
     std::fs::OpenOptions::new()
         .append(true)
         .open(path)
-        .and_then(|mut file| file.write_all(&harness::results::to_csv(rows, false)))
+        .and_then(|mut file| file.write_all(&harness::record::results::to_csv(rows, false)))
         .expect("append to a results file");
 }

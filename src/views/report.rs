@@ -15,7 +15,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::error::{exit, suggestion, user_error};
-use crate::results::{self, RunRow, Status};
+use crate::record::results::{self, RunRow, Status};
 
 /// One group's figures.
 #[derive(Clone, Debug, PartialEq)]

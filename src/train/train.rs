@@ -19,12 +19,12 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-use crate::backend::{self, BackendName};
 use crate::config::{Keep, Loss, Metric, Optimizer, Schedule, Settings, TrainSettings};
-use crate::data::{Dataset, Split};
-use crate::loader::{self, Augment, HostBatch};
-use crate::model::{INPUTS, Mlp, MlpConfig, OUTPUTS};
-use crate::results::{Status, StopReason};
+use crate::data::loader::{self, Augment, HostBatch};
+use crate::data::mnist::{Dataset, Split};
+use crate::net::backend::{self, BackendName};
+use crate::net::model::{INPUTS, Mlp, MlpConfig, OUTPUTS};
+use crate::record::results::{Status, StopReason};
 
 /// Images per evaluation batch: large batches are fast, and 10,000 x 784 f32 (31 MB) stays well
 /// under wgpu's limit of about 128 MB per buffer.
@@ -404,12 +404,12 @@ pub fn evaluate(
 }
 
 /// The optimizer the settings ask for: SGD or Adam as burn computes them, with their updates in
-/// one pass ([`crate::optim`]).
+/// one pass ([`crate::net::optim`]).
 fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
     let weight_decay =
         (settings.weight_decay > 0.0).then(|| WeightDecayConfig::new(settings.weight_decay as f32));
     match settings.optimizer {
-        Optimizer::Sgd => crate::optim::Sgd::new(
+        Optimizer::Sgd => crate::net::optim::Sgd::new(
             (settings.momentum > 0.0).then(|| {
                 // Classic momentum, v = μv + g, as in PyTorch (burn's default dampening is 0.1).
                 MomentumConfig::new()
@@ -419,7 +419,7 @@ fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
             weight_decay,
         )
         .init(),
-        Optimizer::Adam => crate::optim::Adam::new(weight_decay).init(),
+        Optimizer::Adam => crate::net::optim::Adam::new(weight_decay).init(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! A trained network on disk: its model file and the runs row that describes it.
 //!
 //! A run id (or a `<run_id>.bpk` path) resolves to the model file in the models folder and to
-//! the row that stands for the run in the runs file ([`crate::results::effective`]). The row
+//! the row that stands for the run in the runs file ([`crate::record::results::effective`]). The row
 //! gives the architecture (`shape`, `activation`, `output`) and the SHA-256 of the model file
 //! as it was saved; a file that does not match it (overwritten, or copied from another run) is
 //! refused. `inspect`, `predict` and the HTML report load models through here.
@@ -13,11 +13,11 @@ use burn::module::Module;
 use burn::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::backend::{self, BackendName};
 use crate::choice::Choice;
 use crate::error::{suggestion, user_error};
-use crate::model::{Init, Mlp, MlpConfig, OutputActivation};
-use crate::results::{self, NONE, RunRow};
+use crate::net::backend::{self, BackendName};
+use crate::net::model::{Init, Mlp, MlpConfig, OutputActivation};
+use crate::record::results::{self, NONE, RunRow};
 
 /// A trained model and the row that describes it.
 pub struct Loaded {

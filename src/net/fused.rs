@@ -532,7 +532,7 @@ mod tests {
     #[cfg(feature = "wgpu")]
     #[test]
     fn sigmoid_gives_burns_values_and_gradient_to_the_bit_on_wgpu() {
-        if let Some(device) = crate::backend::wgpu_for_test() {
+        if let Some(device) = crate::net::backend::wgpu_for_test() {
             check_sigmoid(device);
         }
     }
@@ -575,7 +575,7 @@ mod tests {
     #[cfg(feature = "wgpu")]
     #[test]
     fn quadratic_cost_matches_the_composed_formula_on_wgpu() {
-        if let Some(device) = crate::backend::wgpu_for_test() {
+        if let Some(device) = crate::net::backend::wgpu_for_test() {
             check_quadratic_cost(device);
         }
     }

@@ -17,14 +17,14 @@ use burn::module::Module;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::backend::{self, BackendName};
 use crate::config::Settings;
-use crate::data;
+use crate::data::mnist;
 use crate::error::{exit, take_panic_message, user_error};
-use crate::model::{INPUTS, OUTPUTS};
-use crate::results::{self, Committed, EpochRow, NONE, RunRow, Status, StopReason};
+use crate::net::backend::{self, BackendName};
+use crate::net::model::{INPUTS, OUTPUTS};
+use crate::record::results::{self, Committed, EpochRow, NONE, RunRow, Status, StopReason};
 use crate::text::thousands;
-use crate::train::{self, EpochMetrics, Job, Observer, Outcome};
+use crate::train::train::{self, EpochMetrics, Job, Observer, Outcome};
 
 /// How progress is shown while training.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,10 +151,10 @@ pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Re
     let run_id = settings.run_id(selected.backend);
     check_headers(settings)?;
 
-    let data = data::load(
+    let data = mnist::load(
         settings.data.dataset,
         settings.data.dir.as_deref(),
-        data::Limits {
+        mnist::Limits {
             train: settings.data.train_limit,
             validation: settings.data.validation,
             test: settings.data.test_limit,
@@ -304,7 +304,9 @@ fn one_line(text: &str) -> String {
 /// harness can write to.
 pub fn check_outputs(settings: &Settings) -> Result<()> {
     let output = &settings.output;
-    if crate::journal::real_path(&output.runs) == crate::journal::real_path(&output.epochs) {
+    if crate::record::journal::real_path(&output.runs)
+        == crate::record::journal::real_path(&output.epochs)
+    {
         return Err(user_error(format!(
             "output.runs ({}) and output.epochs ({}) name the same file; the two files have \
              different columns: give each its own",
@@ -374,7 +376,7 @@ fn check_folder_output(dir: &Path, key: &str) -> Result<()> {
 
 /// Bytes training with `settings` takes at least, and the batch size it was estimated at: the
 /// network's weights, gradients, optimizer state and activations
-/// ([`crate::model::ModelConfig::training_memory`]), and the validation and test images with
+/// ([`crate::net::model::ModelConfig::training_memory`]), and the validation and test images with
 /// their targets, which stay on the device for the whole run ([`train::EvalSet`]).
 pub fn memory_needed(settings: &Settings) -> (usize, u128) {
     // A batch larger than the training set is refused once the data is loaded, by name.
@@ -542,7 +544,7 @@ fn epoch_rows(row: &RunRow, epochs: &[EpochMetrics]) -> Vec<EpochRow> {
 
 /// Saves the model to a temporary file, then renames it into place (never a half-written file);
 /// returns the SHA-256 of the file.
-fn save_model(model: crate::model::Mlp, path: &Path) -> Result<String> {
+fn save_model(model: crate::net::model::Mlp, path: &Path) -> Result<String> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create folder {}", parent.display()))?;

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::choice::choice_enum;
 use crate::error::user_error;
-use crate::model::INPUTS;
+use crate::net::model::INPUTS;
 
 choice_enum! {
     /// A dataset of 28x28 grey images in ten classes, in IDX format.
@@ -184,7 +184,7 @@ pub fn intensity(byte: u8) -> f32 {
 }
 
 /// Appends [`intensity`] of every byte to `out`; compiled per x86 SIMD level and chosen at run
-/// time, as the optimizer passes in src/fused.rs. The division by 255 stays a division (a
+/// time, as the optimizer passes in src/net/fused.rs. The division by 255 stays a division (a
 /// multiplication by 1/255 gives other floats), sixteen lanes at a time with AVX-512 against
 /// SSE2's four. At 128 wide the training batches' copy went from 5.8% of an epoch's samples to
 /// 3.9% (AMD EPYC, 2026-11-30); what is left is waiting for images read at random from the split.

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::activation;
 
 use crate::choice::{Choice, choice_enum};
-use crate::fused;
+use crate::net::fused;
 
 /// Pixels per MNIST image (28 x 28), the width of the input layer.
 pub const INPUTS: usize = 28 * 28;
@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn parameter_count_matches_burn_for_several_shapes() {
-        let device = crate::backend::select(crate::backend::BackendName::Cpu)
+        let device = crate::net::backend::select(crate::net::backend::BackendName::Cpu)
             .expect("a CPU backend in the test build")
             .device;
         for (hidden, expected) in [
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn forward_gives_ten_outputs_per_image() {
-        let device = crate::backend::select(crate::backend::BackendName::Cpu)
+        let device = crate::net::backend::select(crate::net::backend::BackendName::Cpu)
             .unwrap()
             .device;
         let mlp = config(&[16, 16]).init(&device);

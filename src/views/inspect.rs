@@ -1,7 +1,7 @@
 //! `harness inspect`: look inside a trained network.
 //!
 //! A run id (or a model file named after one) resolves to its saved model and its row
-//! ([`crate::saved`]). Writes into the output folder:
+//! ([`crate::record::saved`]). Writes into the output folder:
 //! - `weights_layer1.png`: the video's picture, one 28x28 tile per first-layer neuron with its
 //!   784 weights, green for positive and red for negative, brightness by magnitude on each tile's
 //!   own scale (the tile's largest |weight| is full brightness, so weak neurons stay visible), the
@@ -25,11 +25,11 @@ use burn::prelude::*;
 use plotters::prelude::*;
 
 use crate::choice::Choice;
-use crate::data::{self, DatasetName};
+use crate::data::mnist::{self, DatasetName};
 use crate::error::user_error;
-use crate::plot::FONT_FAMILY;
-use crate::results::RunRow;
-use crate::saved::Loaded;
+use crate::record::results::RunRow;
+use crate::record::saved::Loaded;
+use crate::views::plot::FONT_FAMILY;
 
 /// Pixels per weight in a first-layer tile.
 pub const TILE_SCALE: u32 = 4;
@@ -63,7 +63,7 @@ pub fn command(loaded: &Loaded, out: Option<&Path>, image: Option<&str>) -> Resu
 pub fn inspect(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create folder {}", out.display()))?;
-    crate::plot::register_font();
+    crate::views::plot::register_font();
     let mut written = Vec::new();
     for (index, layer) in loaded.model.layers.iter().enumerate() {
         let weights = layer.weight.val(); // [inputs, outputs]
@@ -91,13 +91,13 @@ pub fn inspect(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
 /// test images. `test` is the run's test set ([`test_set`]), loaded once for many models.
 pub fn summary_pictures(
     loaded: &Loaded,
-    test: &data::Split,
+    test: &mnist::Split,
     max_tiles: usize,
     out: &Path,
 ) -> Result<SummaryPictures> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create folder {}", out.display()))?;
-    crate::plot::register_font();
+    crate::views::plot::register_font();
     let layer = &loaded.model.layers[0];
     let weights = layer.weight.val(); // [784, neurons]
     let [_, neurons] = weights.dims();
@@ -126,8 +126,8 @@ pub struct SummaryPictures {
 }
 
 /// The test set of the dataset a run was trained on.
-pub fn test_set(row: &RunRow) -> Result<data::Split> {
-    Ok(data::load(dataset_of(row), None, data::Limits::default())?.test)
+pub fn test_set(row: &RunRow) -> Result<mnist::Split> {
+    Ok(mnist::load(dataset_of(row), None, mnist::Limits::default())?.test)
 }
 
 /// An image to follow through the network.
@@ -151,7 +151,7 @@ impl Probe {
 pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create folder {}", out.display()))?;
-    crate::plot::register_font();
+    crate::views::plot::register_font();
     let (pixels, label, name) = match probe {
         Probe::Test(index) => {
             let test = test_set(&loaded.row)?;
@@ -168,7 +168,7 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
             )
         }
         Probe::File(path) => {
-            let (pixels, _) = crate::predict::mnist_pixels(path, true)?;
+            let (pixels, _) = crate::views::predict::mnist_pixels(path, true)?;
             let stem = path
                 .file_stem()
                 .map_or("image".into(), |s| s.to_string_lossy().into_owned());
@@ -206,7 +206,7 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
     let (title_width, _) = (FONT_FAMILY, 20)
         .into_font()
         .box_size(&title)
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
     let width = (20 + widest * cell)
         .max(20 + 28 * 6 + 20)
         .max(title_width as i32 + 20) as u32;
@@ -215,9 +215,9 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
     let path = out.join(format!("activations_{name}.png"));
     {
         let root = BitMapBackend::new(&path, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(crate::plot::drawing)?;
+        root.fill(&WHITE).map_err(crate::views::plot::drawing)?;
         root.draw(&Text::new(title, (10, 10), (FONT_FAMILY, 20)))
-            .map_err(crate::plot::drawing)?;
+            .map_err(crate::views::plot::drawing)?;
         for (i, value) in pixels.iter().enumerate() {
             let level = (255.0 * value.clamp(0.0, 1.0)).round() as u8;
             let corner = (20 + (i % 28) as i32 * 6, 44 + (i / 28) as i32 * 6);
@@ -225,7 +225,7 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
                 [corner, (corner.0 + 6, corner.1 + 6)],
                 RGBColor(level, level, level).filled(),
             ))
-            .map_err(crate::plot::drawing)?;
+            .map_err(crate::views::plot::drawing)?;
         }
         let mut y = 44 + 28 * 6 + 24;
         for (index, values) in layers.iter().enumerate() {
@@ -236,7 +236,7 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
                 format!("hidden layer {}", index + 1)
             };
             root.draw(&Text::new(caption, (20, y), (FONT_FAMILY, 14)))
-                .map_err(crate::plot::drawing)?;
+                .map_err(crate::views::plot::drawing)?;
             let max = values.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
             for (n, value) in values.iter().enumerate() {
                 // Lit by value: sigmoid and softmax outputs are in [0, 1]; others by the layer's max.
@@ -253,20 +253,20 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
                     [corner, (corner.0 + cell - 3, corner.1 + cell - 3)],
                     colour.filled(),
                 ))
-                .map_err(crate::plot::drawing)?;
+                .map_err(crate::views::plot::drawing)?;
                 // A grey outline, so that a fully lit (white) cell still shows.
                 root.draw(&Rectangle::new(
                     [corner, (corner.0 + cell - 3, corner.1 + cell - 3)],
                     RGBColor(160, 160, 160).stroke_width(1),
                 ))
-                .map_err(crate::plot::drawing)?;
+                .map_err(crate::views::plot::drawing)?;
                 if is_output {
                     root.draw(&Text::new(
                         n.to_string(),
                         (corner.0 + 6, corner.1 + cell),
                         (FONT_FAMILY, 13),
                     ))
-                    .map_err(crate::plot::drawing)?;
+                    .map_err(crate::views::plot::drawing)?;
                     if n == chosen {
                         root.draw(&Rectangle::new(
                             [
@@ -275,13 +275,13 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
                             ],
                             GREEN.stroke_width(2),
                         ))
-                        .map_err(crate::plot::drawing)?;
+                        .map_err(crate::views::plot::drawing)?;
                     }
                 }
             }
             y += rows_of(values.len()) * cell + 24;
         }
-        root.present().map_err(crate::plot::drawing)?;
+        root.present().map_err(crate::views::plot::drawing)?;
     }
     Ok(path)
 }
@@ -336,7 +336,7 @@ fn weight_tiles(
 ) -> Result<()> {
     let (width, height, columns) = tiles_size(shown);
     let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(crate::plot::drawing)?;
+    root.fill(&WHITE).map_err(crate::views::plot::drawing)?;
     let tile = 28 * TILE_SCALE;
     for neuron in 0..shown {
         let (column, row) = (neuron as u32 % columns, neuron as u32 / columns);
@@ -354,7 +354,7 @@ fn weight_tiles(
                 [corner, (corner.0 + scale, corner.1 + scale)],
                 colour(value, max).filled(),
             );
-            root.draw(&rect).map_err(crate::plot::drawing)?;
+            root.draw(&rect).map_err(crate::views::plot::drawing)?;
         }
         let label = format!("bias {:+.2}", bias[neuron]);
         root.draw(&Text::new(
@@ -362,7 +362,7 @@ fn weight_tiles(
             (x0, y0 + tile as i32 + 3),
             (FONT_FAMILY, 14),
         ))
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
     }
     let what = if shown < neurons {
         format!("weights of the first {shown} of {neurons} neurons, each tile on its own scale")
@@ -371,7 +371,7 @@ fn weight_tiles(
     };
     let top = (height - TILE_KEY) as i32;
     colour_key(&root, (TILE_MARGIN as i32, top), &what, ("-max", "+max"))?;
-    root.present().map_err(crate::plot::drawing)?;
+    root.present().map_err(crate::views::plot::drawing)?;
     Ok(())
 }
 
@@ -390,14 +390,14 @@ fn colour_key<DB: DrawingBackend>(
         (x0, y0 + 2),
         (FONT_FAMILY, 13),
     ))
-    .map_err(crate::plot::drawing)?;
+    .map_err(crate::views::plot::drawing)?;
     for step in 0..bar_width {
         let value = 2.0 * (step as f32 + 0.5) / bar_width as f32 - 1.0;
         root.draw(&Rectangle::new(
             [(x0 + step, bar_top), (x0 + step + 1, bar_top + 12)],
             colour(value, 1.0).filled(),
         ))
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
     }
     let labels = [
         (ends.0, x0),
@@ -410,7 +410,7 @@ fn colour_key<DB: DrawingBackend>(
             (x, bar_top + 15),
             (FONT_FAMILY, 12),
         ))
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
     }
     Ok(())
 }
@@ -434,7 +434,7 @@ fn weight_heatmap(
         .fold(0f32, |m, v| m.max(v.abs()))
         .max(f32::MIN_POSITIVE);
     let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(crate::plot::drawing)?;
+    root.fill(&WHITE).map_err(crate::views::plot::drawing)?;
     let (main, key) = root.split_vertically(height - TILE_KEY);
     let title = format!("Layer {layer} weights: {outputs} neurons x {inputs} inputs");
     let mut chart = ChartBuilder::on(&main)
@@ -443,7 +443,7 @@ fn weight_heatmap(
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..inputs as f64, 0.0..outputs as f64)
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
     chart
         .configure_mesh()
         .disable_mesh()
@@ -456,7 +456,7 @@ fn weight_heatmap(
         .label_style((FONT_FAMILY, 12))
         .axis_desc_style((FONT_FAMILY, 13))
         .draw()
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
     chart
         .draw_series((0..inputs).flat_map(|input| {
             (0..outputs).map(move |output| {
@@ -467,19 +467,19 @@ fn weight_heatmap(
                 )
             })
         }))
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
     colour_key(
         &key,
         (70, 4),
         "weight",
         (&format!("{:+.2}", -max), &format!("{max:+.2}")),
     )?;
-    root.present().map_err(crate::plot::drawing)?;
+    root.present().map_err(crate::views::plot::drawing)?;
     Ok(())
 }
 
 /// The confusion matrix on the test set: CSV, per-class accuracy and a picture.
-fn confusion(loaded: &Loaded, test: &data::Split, out: &Path) -> Result<Vec<PathBuf>> {
+fn confusion(loaded: &Loaded, test: &mnist::Split, out: &Path) -> Result<Vec<PathBuf>> {
     let mut counts = [[0usize; 10]; 10];
     // (confidence, index, true, predicted) of every wrong answer.
     let mut wrong: Vec<(f32, usize, u8, usize)> = Vec::new();
@@ -529,13 +529,13 @@ fn confusion(loaded: &Loaded, test: &data::Split, out: &Path) -> Result<Vec<Path
     let cell = 48;
     let side = 60 + 10 * cell + 20;
     let root = BitMapBackend::new(&png, (side as u32, side as u32 + 30)).into_drawing_area();
-    root.fill(&WHITE).map_err(crate::plot::drawing)?;
+    root.fill(&WHITE).map_err(crate::views::plot::drawing)?;
     root.draw(&Text::new(
         "true digit (rows) against predicted digit (columns)",
         (10, 8),
         (FONT_FAMILY, 16),
     ))
-    .map_err(crate::plot::drawing)?;
+    .map_err(crate::views::plot::drawing)?;
     for (t, row) in counts.iter().enumerate() {
         let total = row.iter().sum::<usize>().max(1) as f64;
         for (p, &count) in row.iter().enumerate() {
@@ -551,28 +551,28 @@ fn confusion(loaded: &Loaded, test: &data::Split, out: &Path) -> Result<Vec<Path
                 [corner, (corner.0 + cell - 2, corner.1 + cell - 2)],
                 colour.filled(),
             ))
-            .map_err(crate::plot::drawing)?;
+            .map_err(crate::views::plot::drawing)?;
             root.draw(&Text::new(
                 count.to_string(),
                 (corner.0 + 4, corner.1 + 16),
                 (FONT_FAMILY, 13),
             ))
-            .map_err(crate::plot::drawing)?;
+            .map_err(crate::views::plot::drawing)?;
         }
         root.draw(&Text::new(
             t.to_string(),
             (40, 60 + t as i32 * cell + 16),
             (FONT_FAMILY, 16),
         ))
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
         root.draw(&Text::new(
             t.to_string(),
             (60 + t as i32 * cell + 18, 38),
             (FONT_FAMILY, 16),
         ))
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
     }
-    root.present().map_err(crate::plot::drawing)?;
+    root.present().map_err(crate::views::plot::drawing)?;
     drop(root);
     wrong.sort_by(|a, b| b.0.total_cmp(&a.0));
     let sheet = out.join("wrong.png");
@@ -581,7 +581,11 @@ fn confusion(loaded: &Loaded, test: &data::Split, out: &Path) -> Result<Vec<Path
 }
 
 /// The most confidently wrong test images, 6 to a row, with their true and predicted digits.
-fn contact_sheet(test: &data::Split, wrong: &[(f32, usize, u8, usize)], path: &Path) -> Result<()> {
+fn contact_sheet(
+    test: &mnist::Split,
+    wrong: &[(f32, usize, u8, usize)],
+    path: &Path,
+) -> Result<()> {
     let (scale, columns) = (3, 6);
     let (cell_w, cell_h) = (28 * scale + 40, 28 * scale + 34);
     let rows = wrong.len().div_ceil(columns).max(1) as i32;
@@ -593,10 +597,10 @@ fn contact_sheet(test: &data::Split, wrong: &[(f32, usize, u8, usize)], path: &P
         ),
     )
     .into_drawing_area();
-    root.fill(&WHITE).map_err(crate::plot::drawing)?;
+    root.fill(&WHITE).map_err(crate::views::plot::drawing)?;
     let title = "the most confidently wrong test images: true -> predicted (confidence)";
     root.draw(&Text::new(title, (10, 8), (FONT_FAMILY, 15)))
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
     for (k, &(confidence, index, truth, guess)) in wrong.iter().enumerate() {
         let x0 = 10 + (k % columns) as i32 * cell_w;
         let y0 = 34 + (k / columns) as i32 * cell_h;
@@ -606,7 +610,7 @@ fn contact_sheet(test: &data::Split, wrong: &[(f32, usize, u8, usize)], path: &P
                 [corner, (corner.0 + scale, corner.1 + scale)],
                 RGBColor(level, level, level).filled(),
             ))
-            .map_err(crate::plot::drawing)?;
+            .map_err(crate::views::plot::drawing)?;
         }
         let label = format!("{truth} -> {guess} ({confidence:.2})");
         root.draw(&Text::new(
@@ -614,8 +618,8 @@ fn contact_sheet(test: &data::Split, wrong: &[(f32, usize, u8, usize)], path: &P
             (x0, y0 + 28 * scale + 4),
             (FONT_FAMILY, 13),
         ))
-        .map_err(crate::plot::drawing)?;
+        .map_err(crate::views::plot::drawing)?;
     }
-    root.present().map_err(crate::plot::drawing)?;
+    root.present().map_err(crate::views::plot::drawing)?;
     Ok(())
 }

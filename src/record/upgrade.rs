@@ -21,7 +21,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{exit, user_error};
-use crate::results::{self, EpochRow, NONE, RunRow, Status, StopReason};
+use crate::record::results::{self, EpochRow, NONE, RunRow, Status, StopReason};
 
 /// A runs row of format 1.
 #[derive(Debug, Deserialize)]

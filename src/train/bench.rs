@@ -14,11 +14,11 @@ use anyhow::Result;
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::backend::{self, BackendName};
 use crate::config::{self, Override, Settings};
-use crate::data::{self, Dataset};
+use crate::data::mnist::{self, Dataset};
 use crate::error::user_error;
-use crate::train::{self, Job};
+use crate::net::backend::{self, BackendName};
+use crate::train::train::{self, Job};
 
 /// The fixed matrix: name, the peer it is compared with, and the config (TOML).
 const MATRIX: [(&str, &str, &str); 5] = [
@@ -55,7 +55,7 @@ const MATRIX: [(&str, &str, &str); 5] = [
 ];
 
 /// The faithful config, timed end to end.
-const FAITHFUL: (&str, &str) = ("faithful", include_str!("../configs/sigmoid_16x16.toml"));
+const FAITHFUL: (&str, &str) = ("faithful", include_str!("../../configs/sigmoid_16x16.toml"));
 
 /// Every config name `--configs` accepts.
 pub fn config_names() -> Vec<&'static str> {
@@ -137,14 +137,14 @@ pub fn bench(options: &Options) -> Result<()> {
         backend::select(name)?;
     }
     let started = Instant::now();
-    let data = data::load(data::DatasetName::Mnist, None, data::Limits::default())?;
+    let data = mnist::load(mnist::DatasetName::Mnist, None, mnist::Limits::default())?;
     let load_seconds = started.elapsed().as_secs_f64();
     if !options.json {
         println!("machine: {}", machine());
         println!(
             "data: MNIST loaded and checksummed in {load_seconds:.3} s; {} CPU threads; load \
              average {}",
-            crate::backend::cpu_threads(),
+            crate::net::backend::cpu_threads(),
             std::fs::read_to_string("/proc/loadavg")
                 .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
                 .unwrap_or_else(|_| "unknown".into())
@@ -241,10 +241,10 @@ fn measure(
     let started = Instant::now();
     let data = if faithful {
         // End to end: the data as the config asks for it, loaded inside the timing.
-        data::load(
+        mnist::load(
             settings.data.dataset,
             None,
-            data::Limits {
+            mnist::Limits {
                 train: settings.data.train_limit,
                 validation: settings.data.validation,
                 test: settings.data.test_limit,

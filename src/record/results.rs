@@ -6,7 +6,7 @@
 //! start with a letter, text columns are never empty (`none` stands for nothing), numbers are
 //! always numbers (`NaN` where a run has no value), and integer columns hold integers.
 //!
-//! Writing goes through [`commit`] ([`crate::journal`]: a run's rows all land or none do);
+//! Writing goes through [`commit`] ([`crate::record::journal`]: a run's rows all land or none do);
 //! reading through [`read_runs`] and [`read_epochs`], which take the same lock, finish an
 //! interrupted commit, check the header and bound what they read. Several rows may share a
 //! run_id (a run repeated, a failed run retried): [`effective`] is the one rule every command
@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::user_error;
-use crate::journal::{Locked, Pair, Records, journal_path};
+use crate::record::journal::{Locked, Pair, Records, journal_path};
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -562,7 +562,7 @@ pub enum Committed {
 }
 
 /// Appends a run's row and its epoch rows to their files as one commit
-/// ([`crate::journal`]). With `only_if_new`, nothing is appended when the run_id already has
+/// ([`crate::record::journal`]). With `only_if_new`, nothing is appended when the run_id already has
 /// a row with status ok or diverged (a point finished by another process meanwhile).
 pub fn commit(
     runs_path: &Path,

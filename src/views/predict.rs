@@ -15,8 +15,8 @@ use image::imageops::FilterType;
 use serde::Serialize;
 
 use crate::error::{exit, user_error};
-use crate::model::INPUTS;
-use crate::saved::Loaded;
+use crate::net::model::INPUTS;
+use crate::record::saved::Loaded;
 
 /// The answer for one image.
 #[derive(Clone, Debug, Serialize)]

@@ -16,9 +16,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::error::exit;
-use crate::experiment::{Experiment, Point, Shard};
-use crate::results::{self, Status};
-use crate::run::{self, Record};
+use crate::record::results::{self, Status};
+use crate::search::experiment::{Experiment, Point, Shard};
+use crate::train::run::{self, Record};
 
 /// How to run a sweep; the command-line flags of `harness sweep`.
 #[derive(Clone, Debug, Default)]
@@ -145,7 +145,7 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
         .into_iter()
         .find(|p| !p.settings.backend.is_compiled())
     {
-        let error = crate::backend::select(point.settings.backend)
+        let error = crate::net::backend::select(point.settings.backend)
             .expect_err("a backend not compiled in cannot be selected");
         return Err(error.context(format!(
             "{}: point {} ({})",

@@ -1,5 +1,5 @@
-//! SGD and Adam with their updates in one pass ([`crate::fused::sgd_step`],
-//! [`crate::fused::adam_step`]).
+//! SGD and Adam with their updates in one pass ([`crate::net::fused::sgd_step`],
+//! [`crate::net::fused::adam_step`]).
 //!
 //! burn's `Sgd` and `Adam` are the reference: the same settings, the same state types (a record
 //! of one loads into the other) and the same arithmetic in the same order, so both give the same
@@ -13,7 +13,7 @@ use burn::optim::momentum::{Momentum, MomentumConfig};
 use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, SgdState};
 use burn::prelude::*;
 
-use crate::fused::{AdamStep, adam_step, sgd_step};
+use crate::net::fused::{AdamStep, adam_step, sgd_step};
 
 /// Stochastic gradient descent, with optional momentum and L2 weight decay, as burn's `Sgd`.
 #[derive(Clone)]
@@ -258,7 +258,7 @@ mod tests {
     #[cfg(feature = "wgpu")]
     #[test]
     fn optimizers_give_burns_parameters_on_wgpu() {
-        if let Some(device) = crate::backend::wgpu_for_test() {
+        if let Some(device) = crate::net::backend::wgpu_for_test() {
             check(device);
         }
     }

@@ -14,10 +14,10 @@ pub fn command(configs: &[PathBuf], assignments: &[String]) -> Result<u8> {
     for path in configs {
         let settings = config::load(path, assignments)?;
         let backend = settings.backend.resolve();
-        let (_, memory) = crate::run::memory_needed(&settings);
+        let (_, memory) = crate::train::run::memory_needed(&settings);
         if !backend.is_compiled() {
             // Valid for another build; this one's `run` would refuse it, with this message.
-            if let Err(error) = crate::backend::select(backend) {
+            if let Err(error) = crate::net::backend::select(backend) {
                 eprintln!("warning: {}: {error:#}", path.display());
             }
         }

@@ -20,8 +20,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 
-use crate::data::Split;
-use crate::model::INPUTS;
+use crate::data::mnist::Split;
+use crate::net::model::INPUTS;
 
 /// About how many images travel in one group: enough that a hand-over is rare (once per ~200
 /// steps at batch 10), few enough that the groups in flight hold little memory (6 MB each).
@@ -126,7 +126,11 @@ impl Augmenter {
                     (0, &row[(-dx) as usize..])
                 };
                 out.extend(std::iter::repeat_n(0.0, left));
-                out.extend(source.iter().map(|&byte| crate::data::intensity(byte)));
+                out.extend(
+                    source
+                        .iter()
+                        .map(|&byte| crate::data::mnist::intensity(byte)),
+                );
                 out.extend(std::iter::repeat_n(0.0, SIDE as usize - left - width));
             }
             return;
@@ -382,11 +386,11 @@ impl Batches<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{DatasetName, load};
+    use crate::data::mnist::{DatasetName, load};
 
     #[test]
     fn batches_are_the_seeded_shuffle_of_every_image_once_per_epoch() {
-        let limits = crate::data::Limits {
+        let limits = crate::data::mnist::Limits {
             train: Some(1000),
             validation: 0,
             test: Some(1),
@@ -430,7 +434,7 @@ mod tests {
 
     #[test]
     fn dropping_the_receiver_stops_the_loader() {
-        let limits = crate::data::Limits {
+        let limits = crate::data::mnist::Limits {
             train: Some(100),
             validation: 0,
             test: Some(1),
@@ -455,7 +459,7 @@ mod tests {
         let split = load(
             DatasetName::Mnist,
             None,
-            crate::data::Limits {
+            crate::data::mnist::Limits {
                 train: Some(200),
                 ..Default::default()
             },
@@ -522,7 +526,7 @@ mod tests {
 
     #[test]
     fn a_shift_moves_every_pixel_by_the_same_whole_offset() {
-        let limits = crate::data::Limits {
+        let limits = crate::data::mnist::Limits {
             train: Some(50),
             ..Default::default()
         };
@@ -538,7 +542,7 @@ mod tests {
                 .flat_map(|y| (0..28i64).map(move |x| (x - dx, y - dy)))
                 .map(|(x, y)| {
                     if (0..28).contains(&x) && (0..28).contains(&y) {
-                        crate::data::intensity(pixels[(y * 28 + x) as usize])
+                        crate::data::mnist::intensity(pixels[(y * 28 + x) as usize])
                     } else {
                         0.0
                     }

@@ -26,15 +26,15 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::{exit, user_error};
-use crate::model::MlpConfig;
-use crate::results::{self, EpochRow, RunRow, Status};
+use crate::net::model::MlpConfig;
+use crate::record::results::{self, EpochRow, RunRow, Status};
 
 /// The charts' font, registered once per process.
 static FONT: Once = Once::new();
 /// The family every chart asks for: DejaVu Sans (the shipped file, for PNGs), which SVG
 /// viewers find by this name, with their sans-serif as the fallback.
 pub const FONT_FAMILY: &str = "DejaVu Sans, sans-serif";
-const FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Which runs the learning curves show.
 #[derive(Clone, Debug, Default)]
@@ -171,7 +171,7 @@ pub(crate) fn drawing<E: std::fmt::Debug>(error: E) -> anyhow::Error {
 /// The runs whose learning curves are drawn.
 fn choose(ok: &[RunRow], selection: &Selection) -> Result<Vec<RunRow>> {
     let keys: Vec<String> = selection.filters.iter().map(|(k, _)| k.clone()).collect();
-    crate::report::check_columns(&keys, "--filter")?;
+    crate::views::report::check_columns(&keys, "--filter")?;
     for id in &selection.runs {
         if !ok.iter().any(|run| &run.run_id == id) {
             return Err(user_error(format!("--runs: no ok run with id {id}")));

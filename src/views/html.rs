@@ -16,12 +16,12 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use crate::error::user_error;
-use crate::inspect;
-use crate::results::{self, EpochRow, RunRow};
-use crate::saved;
+use crate::record::results::{self, EpochRow, RunRow};
+use crate::record::saved;
+use crate::views::inspect;
 
-const SCRIPT: &str = include_str!("../assets/report/report.js");
-const STYLE: &str = include_str!("../assets/report/report.css");
+const SCRIPT: &str = include_str!("../../assets/report/report.js");
+const STYLE: &str = include_str!("../../assets/report/report.css");
 
 /// The most runs whose pictures a page embeds by default (the best by accuracy).
 pub const DEFAULT_PICTURES: usize = 20;
@@ -252,7 +252,7 @@ fn load_model(run_id: &str, runs_csv: &Path, models: &Path) -> Result<saved::Loa
 /// this module draws a model.
 pub fn pictures(
     loaded: &saved::Loaded,
-    test: &crate::data::Split,
+    test: &crate::data::mnist::Split,
     scratch: &Path,
 ) -> Result<Pictures> {
     let files = inspect::summary_pictures(loaded, test, MAX_TILES, scratch)?;
@@ -309,7 +309,7 @@ fn embed_pictures(
         return Ok((embedded, problems));
     }
     let scratch = std::env::temp_dir().join(format!("harness-report-{}", std::process::id()));
-    let mut tests: HashMap<String, crate::data::Split> = HashMap::new();
+    let mut tests: HashMap<String, crate::data::mnist::Split> = HashMap::new();
     let mut bytes = 0;
     for row in candidates {
         if embedded.len() >= options.max_pictures {
@@ -356,7 +356,7 @@ struct Page<'a> {
     version: &'static str,
 }
 
-/// The series colours of the static charts ([`crate::plot::activation_colour`]), so that the
+/// The series colours of the static charts ([`crate::views::plot::activation_colour`]), so that the
 /// page colours each activation as they do.
 #[derive(Serialize)]
 struct Palette {
@@ -448,11 +448,14 @@ pub fn render(
         picture_problems: problems,
         max_pictures,
         palette: Palette {
-            known: crate::plot::ACTIVATION_COLOURS
+            known: crate::views::plot::ACTIVATION_COLOURS
                 .iter()
                 .map(|(name, rgb)| (*name, hex(*rgb)))
                 .collect(),
-            other: crate::plot::OTHER_COLOURS.iter().map(|c| hex(*c)).collect(),
+            other: crate::views::plot::OTHER_COLOURS
+                .iter()
+                .map(|c| hex(*c))
+                .collect(),
         },
         version: env!("CARGO_PKG_VERSION"),
     };
@@ -554,7 +557,7 @@ mod tests {
             run_id: run_id.into(),
             attempt: attempt.into(),
             started_at: started.into(),
-            status: crate::results::Status::Ok,
+            status: crate::record::results::Status::Ok,
             validation_size: validation,
             val_accuracy: val,
             test_accuracy: 0.9,

@@ -54,7 +54,7 @@ use toml::de::DeTable;
 
 use crate::config::{self, Base, Metric, Override, Settings, label, show};
 use crate::error::user_error;
-use crate::results::{self, RunRow, Status};
+use crate::record::results::{self, RunRow, Status};
 
 /// The most points an experiment may expand to (grid combinations x trials + extra points).
 pub const MAX_POINTS: usize = 1_000_000;
@@ -1312,7 +1312,7 @@ mod tests {
                 row(&point.run_id, accuracy, status)
             })
             .collect();
-        std::fs::write(&runs, crate::results::to_csv(&rows, true)).unwrap();
+        std::fs::write(&runs, crate::record::results::to_csv(&rows, true)).unwrap();
         let rung1 = experiment.rung_points(1, &runs).unwrap();
         let seeds: Vec<u64> = rung1.iter().map(|p| p.settings.seed).collect();
         assert_eq!(seeds, [2, 4, 8]);
@@ -1336,7 +1336,7 @@ mod tests {
                 .zip([0.96, 0.94, 0.97])
                 .map(|(p, a)| row(&p.run_id, a, Status::Ok)),
         );
-        std::fs::write(&runs, crate::results::to_csv(&rows, true)).unwrap();
+        std::fs::write(&runs, crate::record::results::to_csv(&rows, true)).unwrap();
         let rung2 = experiment.rung_points(2, &runs).unwrap();
         assert_eq!(rung2.len(), 1);
         assert_eq!(

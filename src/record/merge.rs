@@ -4,7 +4,7 @@
 //! attempt once: a row whose attempt was already seen (the same shard merged twice) is dropped
 //! when it is the same row, and is an error naming the attempt when it differs (a file edited
 //! by hand). Several attempts of one run (a failed run and its retry) are all kept; every reader
-//! picks the one that stands for the run by one rule ([`crate::results::effective`]).
+//! picks the one that stands for the run by one rule ([`crate::record::results::effective`]).
 //!
 //! An output that exists and is not among the inputs is merged into, not replaced: its rows
 //! come first. It is written whole, to a temporary file renamed into place, under the output's
@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::error::{exit, user_error};
-use crate::journal::{self, Locked, Pair};
-use crate::results::{self, EpochRow, Row, RunRow};
+use crate::record::journal::{self, Locked, Pair};
+use crate::record::results::{self, EpochRow, Row, RunRow};
 
 /// What a merge did.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,0 +1,10 @@
+//! The record stage: the results files and everything that writes or reads them whole. Rows
+//! and their reader ([`results`]), the commit protocol that makes a run's rows land together
+//! or not at all ([`journal`]), `harness merge` ([`merge`]) and `harness upgrade`
+//! ([`upgrade`]), and a trained network found and checked beside its row ([`saved`]).
+
+pub mod results;
+pub mod journal;
+pub mod merge;
+pub mod upgrade;
+pub mod saved;

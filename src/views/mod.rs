@@ -1,0 +1,9 @@
+//! The views stage: what people read from the record. The Markdown table ([`report`]), the
+//! charts ([`plot`]), the HTML page ([`html`]), pictures of a trained network ([`inspect`]) and
+//! its answers for images ([`predict`]). Nothing here writes the record.
+
+pub mod report;
+pub mod plot;
+pub mod html;
+pub mod inspect;
+pub mod predict;
