@@ -107,8 +107,12 @@ pub enum Command {
     Upgrade {
         /// The runs file, e.g. results/runs.csv.
         runs: PathBuf,
-        /// Its epochs file (default: epochs.csv beside the runs file, if it exists).
+        /// Its epochs file (default: beside the runs file, named as harness names it:
+        /// epochs.csv for runs.csv, epochs-3.csv for runs-3.csv).
         epochs: Option<PathBuf>,
+        /// Convert the runs file alone, when its epochs file is lost.
+        #[arg(long, conflicts_with = "epochs")]
+        runs_only: bool,
     },
     /// Draw charts of a runs file as SVG and PNG: accuracy against parameters and against
     /// training time (one series per activation), and learning curves from the epochs file.
@@ -246,14 +250,24 @@ pub enum Command {
         json: bool,
     },
     /// Run one point of an experiment (what `harness sweep` starts in each worker process).
+    ///
+    /// The point's resolved settings come on stdin as a config file, exactly as the sweep
+    /// read them; the worker trains them only if they make RUN_ID, and records the run only
+    /// if the experiment (and its base config) still hold it when training ends.
     #[command(hide = true)]
     Worker {
+        /// The experiment file the point comes from.
         experiment: PathBuf,
-        index: usize,
+        /// The run the settings on stdin must make.
+        run_id: String,
         #[arg(long)]
         rung: u32,
+        /// The experiment's base config file, when it has one.
         #[arg(long)]
-        select_from: PathBuf,
+        base: Option<PathBuf>,
+        /// The SHA-256 of the experiment's and the base config's text as the sweep read them.
+        #[arg(long)]
+        sources: String,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
         #[arg(long)]

@@ -17,7 +17,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::choice::{Choice, choice_enum};
-use crate::data::mnist::DatasetName;
+use crate::data::mnist::{DatasetName, TEST_IMAGES, TRAIN_IMAGES};
 use crate::error::user_error;
 use crate::net::backend::BackendName;
 use crate::net::model::{Activation, Init, MlpConfig, OutputActivation};
@@ -365,6 +365,7 @@ pub fn label(key: &str, value: &toml::Value) -> String {
         "train.patience" => "pat",
         "model.dropout" => "drop",
         "data.train_limit" => "n",
+        "data.test_limit" => "test",
         "data.validation" => "val",
         "data.augment_shift" => "shift",
         "data.augment_rotate" => "rot",
@@ -506,13 +507,32 @@ impl RawConfig {
             self.data.dataset.as_deref(),
             DatasetName::Mnist,
         ));
-        let train_limit = check.ok(optional_count("data.train_limit", self.data.train_limit));
-        let test_limit = check.ok(optional_count("data.test_limit", self.data.test_limit));
         let validation = check.ok(whole(
             "data.validation",
             self.data.validation,
             DEFAULT_VALIDATION,
-            usize::MAX,
+            TRAIN_IMAGES - 1,
+        ));
+        // Every dataset's files are checked by SHA-256, so their sizes are known here: a limit
+        // above what is there would train the same images as no limit under another run_id.
+        let available = TRAIN_IMAGES
+            - validation
+                .unwrap_or(DEFAULT_VALIDATION)
+                .min(TRAIN_IMAGES - 1);
+        let train_limit = check.ok(limit(
+            "data.train_limit",
+            self.data.train_limit,
+            available,
+            &format!(
+                "the training images left after data.validation = {} are held out",
+                validation.unwrap_or(DEFAULT_VALIDATION)
+            ),
+        ));
+        let test_limit = check.ok(limit(
+            "data.test_limit",
+            self.data.test_limit,
+            TEST_IMAGES,
+            "the test file's images",
         ));
         let augment_shift = check.ok(whole(
             "data.augment_shift",
@@ -543,7 +563,13 @@ impl RawConfig {
         ));
         let dropout = check.ok(fraction("model.dropout", self.model.dropout));
 
-        let epochs = check.ok(count("train.epochs", self.train.epochs, 30));
+        let epochs = check.ok(between(
+            "train.epochs",
+            self.train.epochs,
+            30,
+            1,
+            MAX_EPOCHS,
+        ));
         let batch_size = check.ok(count("train.batch_size", self.train.batch_size, 10));
         let loss = check.ok(choice("train.loss", self.train.loss.as_deref(), Loss::Mse));
         let optimizer = check.ok(choice(
@@ -567,7 +593,13 @@ impl RawConfig {
             0.0,
             0.0..=f64::MAX,
         ));
-        let step_epochs = check.ok(count("train.step_epochs", self.train.step_epochs, 10));
+        let step_epochs = check.ok(between(
+            "train.step_epochs",
+            self.train.step_epochs,
+            10,
+            1,
+            MAX_EPOCHS,
+        ));
         let step_factor = check.ok(bounded(
             "train.step_factor",
             self.train.step_factor,
@@ -591,7 +623,7 @@ impl RawConfig {
             self.train.keep.as_deref(),
             keep_default,
         ));
-        let patience = check.ok(whole("train.patience", self.train.patience, 0, usize::MAX));
+        let patience = check.ok(whole("train.patience", self.train.patience, 0, MAX_EPOCHS));
         let min_delta = check.ok(non_negative("train.min_delta", self.train.min_delta));
 
         if let (Some(Loss::CrossEntropy), Some(OutputActivation::Sigmoid)) = (loss, output) {
@@ -734,6 +766,14 @@ impl RawConfig {
 /// network never looks at the test set.
 pub const DEFAULT_VALIDATION: usize = 10_000;
 
+/// The most epochs a run may train (and so the largest `train.step_epochs`, `train.patience`
+/// and halving budget): far beyond any use on MNIST, and a bound on everything sized by it.
+pub const MAX_EPOCHS: usize = 100_000;
+
+/// The widest hidden layer `model.hidden` accepts: the memory check refuses far narrower
+/// layers on any real machine, and products of widths stay far inside 64 bits.
+pub const MAX_WIDTH: usize = 10_000_000;
+
 /// The largest random shift of `data.augment_shift`, in pixels: MNIST's digits sit in a 20x20
 /// box centred in 28x28, so 4 pixels keep them in the frame.
 pub const MAX_SHIFT: usize = 4;
@@ -860,8 +900,45 @@ fn count(key: &str, value: Option<i64>, default: usize) -> Result<usize, Problem
     }
 }
 
-fn optional_count(key: &str, value: Option<i64>) -> Result<Option<usize>, Problem> {
-    value.map(|n| count(key, Some(n), 0)).transpose()
+/// A whole number in `min..=max`, or the default.
+fn between(
+    key: &str,
+    value: Option<i64>,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, Problem> {
+    match value {
+        None => Ok(default),
+        Some(n) if n >= min as i64 && n as u64 <= max as u64 => Ok(n as usize),
+        Some(n) => Err(Problem::new(
+            key,
+            format!("{n} is not allowed; must be a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+/// An image limit of at most `available` (`of` says what those are), or none; a limit of
+/// exactly `available` is no limit, so that both name one run.
+fn limit(
+    key: &str,
+    value: Option<i64>,
+    available: usize,
+    of: &str,
+) -> Result<Option<usize>, Problem> {
+    match value {
+        None => Ok(None),
+        Some(n) if n >= 1 && n as u64 <= available as u64 => {
+            Ok((n as usize != available).then_some(n as usize))
+        }
+        Some(n) => Err(Problem::new(
+            key,
+            format!(
+                "{n} is not allowed; there are {available} images to take ({of}): use 1 to \
+                 {available}, or leave it out for all of them"
+            ),
+        )),
+    }
 }
 
 fn positive(key: &str, value: Option<f64>, default: f64) -> Result<f64, Problem> {
@@ -911,12 +988,13 @@ fn hidden_widths(hidden: Option<&[i64]>) -> Result<Vec<usize>, Problem> {
         .map(|(i, &width)| {
             usize::try_from(width)
                 .ok()
-                .filter(|&w| w >= 1)
+                .filter(|&w| (1..=MAX_WIDTH).contains(&w))
                 .ok_or_else(|| {
                     Problem::new(
                         format!("model.hidden[{i}]"),
                         format!(
-                            "a layer of {width} neurons is not allowed; widths must be at least 1"
+                            "a layer of {width} neurons is not allowed; widths go from 1 to \
+                             {MAX_WIDTH}"
                         ),
                     )
                 })
@@ -1006,6 +1084,21 @@ impl Settings {
                 save_model: Some(self.output.save_model),
             },
         }
+    }
+
+    /// The same settings checked again, as a config file of them would be: after a change made
+    /// in code (a halving rung's epochs), so that what is trained is always validated.
+    pub fn revalidated(&self) -> Result<Settings> {
+        let mut settings = self.to_raw().validate(&self.name).map_err(|problems| {
+            let listed: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect();
+            user_error(listed.join("; "))
+        })?;
+        settings.config = self.config.clone();
+        settings.rung = self.rung;
+        Ok(settings)
     }
 
     /// The settings as TOML, every key resolved (what `harness check` prints).

@@ -107,18 +107,28 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             sweep::sweep(&experiment, &options)
         }
         Command::Merge { inputs, output } => merge::command(&inputs, &output),
-        Command::Upgrade { runs, epochs } => upgrade::command(&runs, epochs.as_deref()),
+        Command::Upgrade {
+            runs,
+            epochs,
+            runs_only,
+        } => upgrade::command(&runs, epochs.as_deref(), runs_only),
         Command::Worker {
-            experiment: path,
-            index,
+            experiment,
+            run_id,
             rung,
-            select_from,
+            base,
+            sources,
             set,
             force,
-        } => {
-            let experiment = Experiment::load(&path, &parse_overrides(&set)?)?;
-            sweep::worker(&path, &experiment, rung, &select_from, index, force)
-        }
+        } => sweep::worker(&sweep::WorkerArgs {
+            experiment,
+            run_id,
+            rung,
+            base,
+            sources,
+            overrides: parse_overrides(&set)?,
+            force,
+        }),
         Command::Plot {
             runs,
             epochs,

@@ -1,4 +1,6 @@
-//! Numbers and sizes as people read them.
+//! Numbers and sizes as people read them, and text made safe for each output format: one
+//! escaping function per format, used by every writer of it (CSV is the csv crate's, SVG text
+//! plotters').
 
 /// 13002 → "13,002".
 pub fn thousands(n: usize) -> String {
@@ -29,6 +31,38 @@ pub fn size(bytes: u64) -> String {
     format!("{bytes} bytes")
 }
 
+/// A cell of a Markdown table: `|` cannot end the cell, a newline or other control character
+/// cannot end the row (it is shown as its escape, `\n`), and HTML cannot open a tag.
+pub fn markdown_cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\\' => out.push_str("\\\\"),
+            '`' => out.push_str("\\`"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside an HTML element or a quoted attribute.
+pub fn html_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// JSON that cannot close the `<script>` element it sits in.
+pub fn script_json(json: &str) -> String {
+    json.replace('<', "\\u003c")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +73,26 @@ mod tests {
         assert_eq!(thousands(13_002), "13,002");
         assert_eq!(thousands(636_010), "636,010");
         assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn a_markdown_cell_cannot_forge_a_cell_a_row_or_a_tag() {
+        assert_eq!(markdown_cell("relu_16x16"), "relu_16x16");
+        assert_eq!(
+            markdown_cell("relu | 1 | validation"),
+            "relu \\| 1 \\| validation"
+        );
+        assert_eq!(markdown_cell("a\nb\r"), "a\\nb\\r");
+        assert_eq!(markdown_cell("<b>\\"), "&lt;b&gt;\\\\");
+        for hostile in ["x|y", "x\n| a | b |", "x\u{2028}y"] {
+            let cell = markdown_cell(hostile);
+            assert!(!cell.contains('\n'), "{cell}");
+            assert_eq!(
+                cell.matches('|').count(),
+                cell.matches("\\|").count(),
+                "{cell}"
+            );
+        }
     }
 
     #[test]

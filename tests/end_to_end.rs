@@ -54,9 +54,10 @@ fn assert_trained(work: &Workdir, backend: &str, floor: f64) {
         other["val_accuracy"].parse::<f64>().unwrap() <= validation,
         "{epochs:?}"
     );
-    let model = work
-        .path()
-        .join(format!("results/models/{}.bpk", row["run_id"]));
+    let model = work.path().join(format!(
+        "results/models/{}.{}.bpk",
+        row["run_id"], row["attempt"]
+    ));
     assert!(model.is_file(), "no model at {}", model.display());
 }
 

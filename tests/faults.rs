@@ -328,8 +328,31 @@ fn absurd_inputs_are_refused_up_front_with_a_reason() {
     let config = tiny_config(&work);
     for (set, needles) in [
         (
-            "model.hidden=[100000000]",
+            "model.hidden=[9000000]",
             &["needs about", "GiB", "available"][..],
+        ),
+        (
+            "model.hidden=[100000000]",
+            &["widths go from 1 to 10000000"][..],
+        ),
+        (
+            "train.epochs=4294967298",
+            &[
+                "train.epochs: 4294967298 is not allowed",
+                "from 1 to 100000",
+            ][..],
+        ),
+        (
+            "train.step_epochs=4294967297",
+            &["train.step_epochs: 4294967297 is not allowed"][..],
+        ),
+        (
+            "data.train_limit=59801",
+            &["there are 59800 images to take", "data.validation = 200"][..],
+        ),
+        (
+            "data.test_limit=10001",
+            &["there are 10000 images to take"][..],
         ),
         (
             "seed=18446744073709551615",
@@ -341,7 +364,10 @@ fn absurd_inputs_are_refused_up_front_with_a_reason() {
             &["batch_size = 100000000 is more than the 500 training images"][..],
         ),
         ("name=\"16\"", &["would read as a number", "run_16"][..]),
-        ("data.validation=60000", &["leaves no training images"][..]),
+        (
+            "data.validation=60000",
+            &["must be a whole number from 0 to 59999"][..],
+        ),
     ] {
         let run = work.harness(&["run", &config, "--set", set]);
         run.expect_code(2).expect_stderr(needles);
@@ -549,9 +575,25 @@ fn one_file_named_twice_is_refused_before_training() {
         "output.epochs=results/../results/runs.csv",
     ] {
         let run = work.harness(&["run", &config, "--set", set]);
-        run.expect_code(2).expect_stderr(&["name the same file"]);
+        run.expect_code(2)
+            .expect_stderr(&["is also output.epochs", "are one file"]);
         assert!(!run.stderr().contains("epoch "), "{}", run.describe());
     }
+    // Regression: a hard link of the runs file as the epochs file trained, then waited for
+    // ever on its second lock of the same inode.
+    std::fs::write(work.path().join("r.csv"), "").unwrap();
+    std::fs::hard_link(work.path().join("r.csv"), work.path().join("e.csv")).unwrap();
+    let run = work.harness(&[
+        "run",
+        &config,
+        "--set",
+        "output.runs=r.csv",
+        "--set",
+        "output.epochs=e.csv",
+    ]);
+    run.expect_code(2)
+        .expect_stderr(&["output.runs r.csv is also output.epochs", "a link"]);
+    assert!(!run.stderr().contains("epoch "), "{}", run.describe());
     for set in ["output.runs=", "output.epochs=", "output.models="] {
         work.harness(&["run", &config, "--set", set])
             .expect_code(2)
@@ -613,20 +655,12 @@ fn a_full_stdout_is_an_error_not_a_bug() {
 fn a_model_that_cannot_be_saved_keeps_its_row() {
     let work = Workdir::new();
     let config = tiny_config(&work);
-    let check = work.harness(&["check", &config, "--set", "output.save_model=true"]);
-    let run_id = check
-        .stdout()
-        .split("run_id ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_string();
-    // Where the model file should go, a folder with something in it: the rename fails.
-    let blocker = work.path().join(format!("results/models/{run_id}.bpk"));
-    std::fs::create_dir_all(blocker.join("inside")).unwrap();
-    let run = work.harness(&["run", &config, "--set", "output.save_model=true"]);
+    // The disk fills as the model is saved.
+    let mut command = work.command(&["run", &config, "--set", "output.save_model=true"]);
+    command.env("HARNESS_FAILPOINT", "model-enospc");
+    let run = work.run(&["run", &config], command);
     run.expect_code(1)
-        .expect_stderr(&["the model could not be saved to", &format!("{run_id}.bpk")]);
+        .expect_stderr(&["the model could not be saved to", "No space left on device"]);
     let rows = csv_rows(&work.path().join("results/runs.csv"));
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["status"], "ok");

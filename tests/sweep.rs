@@ -281,7 +281,7 @@ fn commit_as_writer(dir: &Path, writer: usize) {
             run_id: run_id.clone(),
             attempt: attempt.clone(),
             status: Status::Ok,
-            epochs: i,
+            epochs: u64::from(i),
             ..Default::default()
         };
         let epochs: Vec<EpochRow> = (1..=2)
@@ -297,6 +297,7 @@ fn commit_as_writer(dir: &Path, writer: usize) {
             &dir.join("epochs.csv"),
             &row,
             &epochs,
+            None,
             false,
         )
         .unwrap();
@@ -345,7 +346,7 @@ fn four_processes_committing_25_runs_each_give_100_whole_runs() {
         );
     }
     for writer in 0..4 {
-        let mine: Vec<u32> = rows
+        let mine: Vec<u64> = rows
             .iter()
             .filter(|row| row.run_id.starts_with(&format!("rwriter{writer}-")))
             .map(|row| row.epochs)

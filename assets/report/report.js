@@ -25,11 +25,14 @@
     NOT_SETTINGS.has(name) || /(_loss|_accuracy|_seconds|_per_second)$/.test(name);
 
   // ---- runs and what is derived from them ----
+  // Values from the results files (run ids, activations, statuses) are looked up only as a
+  // table's own keys: a run named `constructor` or `__proto__` must not find Object's.
+  const own = (table, key) => (Object.hasOwn(table, key) ? table[key] : undefined);
   const runs = DATA.rows.map((cells, i) => ({ i, cells, epochs: DATA.epochs[i] || [] }));
   const get = (run, name) => (has(name) ? run.cells[columnAt.get(name)] : undefined);
 
   function colourOf(series) {
-    const known = DATA.palette.known[series];
+    const known = own(DATA.palette.known, series);
     if (known) return known;
     // FNV-1a over the UTF-8 bytes, as src/plot.rs's activation_colour.
     let hash = 0x811c9dc5;
@@ -69,7 +72,7 @@
     run.series = seriesOf(run);
     run.colour = colourOf(run.series);
     run.shape = shapeOf(run);
-    run.pictures = DATA.pictures[run.id] || null;
+    run.pictures = own(DATA.pictures, run.id) || null;
   }
   const kinds = new Set(runs.filter((r) => r.accuracy !== null).map((r) => r.accuracyKind));
   const accuracyLabel =
@@ -192,15 +195,15 @@
   const visibleRuns = () => runs.filter((r) => r.visible);
 
   // ---- page skeleton ----
-  const statusCounts = {};
+  const statusCounts = new Map();
   for (const run of runs) {
     const status = get(run, 'status') ?? 'unknown';
-    statusCounts[status] = (statusCounts[status] || 0) + 1;
+    statusCounts.set(status, (statusCounts.get(status) || 0) + 1);
   }
   const withPictures = runs.filter((r) => r.pictures);
   const summary = [
     `${runs.length} runs from ${DATA.source}`,
-    Object.entries(statusCounts)
+    [...statusCounts]
       .map(([s, n]) => `${n} ${s}`)
       .join(', '),
   ].join(': ');

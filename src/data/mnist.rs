@@ -86,6 +86,29 @@ pub fn default_dirs(dataset: DatasetName) -> Vec<PathBuf> {
     ]
 }
 
+/// Every dataset file that exists where [`load`] looks for `dataset` (in `dir`, or in the
+/// [`default_dirs`]): the inputs a command's outputs are checked against.
+pub fn existing_files(dataset: DatasetName, dir: Option<&Path>) -> Vec<PathBuf> {
+    let dirs = match dir {
+        Some(dir) => vec![dir.to_path_buf()],
+        None => default_dirs(dataset),
+    };
+    dirs.iter()
+        .flat_map(|dir| {
+            FILES
+                .iter()
+                .flat_map(move |name| [dir.join(format!("{name}.gz")), dir.join(name)])
+        })
+        .filter(|path| path.exists())
+        .collect()
+}
+
+/// Images in the training file of every dataset harness reads (their SHA-256 is checked, so
+/// the count is fixed): 60,000, of which `data.validation` are held out.
+pub const TRAIN_IMAGES: usize = 60_000;
+/// Images in the test file of every dataset harness reads: 10,000.
+pub const TEST_IMAGES: usize = 10_000;
+
 /// One IDX file: its dimensions and its raw bytes after the header.
 #[derive(Debug)]
 pub struct Idx {

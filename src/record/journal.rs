@@ -36,7 +36,8 @@
 //! For tests, `HARNESS_FAILPOINT=<point>` kills the process with SIGKILL at one instant of the
 //! commit: `journal` (after step 3), `epochs-half` (half of the epoch bytes written),
 //! `epochs` (after the epoch rows), `runs` (after the run row), or makes the epochs append fail
-//! as a full disk would (`epochs-enospc`).
+//! as a full disk would (`epochs-enospc`); `model-enospc` makes the model's save fail the same
+//! way (src/train/run.rs).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -312,7 +313,7 @@ fn failpoint(name: &str) {
     }
 }
 
-fn failpoint_set(name: &str) -> bool {
+pub(crate) fn failpoint_set(name: &str) -> bool {
     std::env::var("HARNESS_FAILPOINT").is_ok_and(|point| point == name)
 }
 
@@ -330,7 +331,7 @@ fn kill_self() {
 }
 
 /// fsyncs a folder, so that a rename or a deletion in it is durable.
-fn sync_dir(path: &Path) -> Result<()> {
+pub fn sync_dir(path: &Path) -> Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),

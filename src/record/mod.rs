@@ -1,10 +1,14 @@
 //! The record stage: the results files and everything that writes or reads them whole. Rows
 //! and their reader ([`results`]), the commit protocol that makes a run's rows land together
 //! or not at all ([`journal`]), `harness merge` ([`merge`]) and `harness upgrade`
-//! ([`upgrade`]), and a trained network found and checked beside its row ([`saved`]).
+//! ([`upgrade`]), a trained network found and checked beside its row ([`saved`]), the one check
+//! of every command's outputs against its inputs ([`claims`]) and the locks of the runs being
+//! trained ([`running`]).
 
 pub mod results;
 pub mod journal;
+pub mod claims;
+pub mod running;
 pub mod merge;
 pub mod upgrade;
 pub mod saved;

@@ -58,7 +58,7 @@ pub struct RunRow {
     pub started_at: String,
     pub name: String,
     pub config: String,
-    pub rung: u32,
+    pub rung: u64,
     pub seed: u64,
     pub backend: String,
     pub device: String,
@@ -73,17 +73,17 @@ pub struct RunRow {
     pub learning_rate: f64,
     pub schedule: String,
     pub warmup_epochs: f64,
-    pub step_epochs: u32,
+    pub step_epochs: u64,
     pub step_factor: f64,
     pub momentum: f64,
     pub weight_decay: f64,
     pub batch_size: u64,
-    pub epochs: u32,
+    pub epochs: u64,
     pub metric: String,
     pub keep: String,
-    pub patience: u32,
+    pub patience: u64,
     pub min_delta: f64,
-    pub augment_shift: u32,
+    pub augment_shift: u64,
     pub augment_rotate: f64,
     pub train_size: u64,
     pub validation_size: u64,
@@ -91,8 +91,8 @@ pub struct RunRow {
     pub params: u64,
     pub status: Status,
     pub stop_reason: StopReason,
-    pub epochs_trained: u32,
-    pub best_epoch: u32,
+    pub epochs_trained: u64,
+    pub best_epoch: u64,
     pub train_loss: f64,
     pub train_accuracy: f64,
     pub val_loss: f64,
@@ -212,6 +212,22 @@ impl Default for RunRow {
 }
 
 impl RunRow {
+    /// The first metric of the row that is NaN or infinite, if any: a row with one is never
+    /// `ok` ([`first_non_finite`]).
+    pub fn non_finite_metric(&self) -> Option<&'static str> {
+        first_non_finite(
+            [
+                self.train_loss,
+                self.train_accuracy,
+                self.val_loss,
+                self.val_accuracy,
+                self.test_loss,
+                self.test_accuracy,
+            ],
+            self.validation_size > 0,
+        )
+    }
+
     /// The accuracy runs are ranked by: validation when the run held images out, else test.
     pub fn selection_accuracy(&self) -> f64 {
         if self.validation_size > 0 {
@@ -222,12 +238,33 @@ impl RunRow {
     }
 }
 
+/// The metrics every run and epoch records, in this order: a run or an epoch is ok only if
+/// each is a finite number (the validation pair only when images were held out).
+pub const METRICS: [&str; 6] = [
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "test_loss",
+    "test_accuracy",
+];
+
+/// The first of [`METRICS`] (given in that order) that is NaN or infinite, if any.
+pub fn first_non_finite(values: [f64; 6], has_validation: bool) -> Option<&'static str> {
+    METRICS
+        .into_iter()
+        .zip(values)
+        .filter(|(name, _)| has_validation || !name.starts_with("val_"))
+        .find(|(_, value)| !value.is_finite())
+        .map(|(name, _)| name)
+}
+
 /// One row of epochs.csv: the metrics after each epoch of a run attempt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
     pub run_id: String,
     pub attempt: String,
-    pub epoch: u32,
+    pub epoch: u64,
     pub learning_rate: f64,
     pub train_loss: f64,
     pub train_accuracy: f64,
@@ -419,10 +456,20 @@ pub fn parse<T: Row>(bytes: &[u8], path: &Path) -> Result<Vec<T>> {
     }
     let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
     let mut rows = Vec::new();
-    for record in reader.records() {
+    for record in reader.byte_records() {
         let record = record
             .map_err(|e| user_error(format!("{}: {}", path.display(), csv_error_text::<T>(&e))))?;
         let line = record.position().map_or(0, |p| p.line());
+        // Checked here rather than by the reader, whose message counts lines from the header.
+        let record = csv::StringRecord::from_byte_record(record).map_err(|e| {
+            let field = e.utf8_error().field();
+            user_error(format!(
+                "{} line {line}: column {} ({}) is not UTF-8 text",
+                path.display(),
+                field + 1,
+                columns::<T>().get(field).cloned().unwrap_or_default()
+            ))
+        })?;
         let row: T = record
             .deserialize(Some(reader_headers::<T>()))
             .map_err(|e| {
@@ -561,28 +608,57 @@ pub enum Committed {
     AlreadyRecorded,
 }
 
+/// A run's saved model, waiting under a name of its own for the commit that records its row.
+#[derive(Clone, Copy, Debug)]
+pub struct Model<'a> {
+    /// Where it was saved and synced.
+    pub partial: &'a Path,
+    /// Where the commit puts it: a name of this attempt's alone
+    /// ([`crate::record::saved::model_file`]).
+    pub path: &'a Path,
+}
+
 /// Appends a run's row and its epoch rows to their files as one commit
-/// ([`crate::record::journal`]). With `only_if_new`, nothing is appended when the run_id already has
-/// a row with status ok or diverged (a point finished by another process meanwhile).
+/// ([`crate::record::journal`]), and moves its model into place. With `only_if_new`, nothing is
+/// appended when the run_id already has a row with status ok or diverged (a point finished by
+/// another process meanwhile), and the model is removed.
+///
+/// The model is moved before the rows are appended, under the runs file's lock: a row never
+/// points to a model that is not there, and a model no row points to is at worst left under
+/// its attempt's name (a process killed between the two), where no row will ever look.
 pub fn commit(
     runs_path: &Path,
     epochs_path: &Path,
     row: &RunRow,
     epochs: &[EpochRow],
+    model: Option<Model<'_>>,
     only_if_new: bool,
 ) -> Result<Committed> {
-    let pair = Pair::lock(runs_path, Some(epochs_path), true)?;
+    let discard = || {
+        if let Some(model) = model {
+            let _ = std::fs::remove_file(model.partial);
+        }
+    };
+    let pair = Pair::lock(runs_path, Some(epochs_path), true).inspect_err(|_| discard())?;
     let epochs_file = pair.epochs.as_ref().expect("an epochs file was asked for");
-    prepare::<RunRow>(&pair.runs)?;
-    prepare::<EpochRow>(epochs_file)?;
+    prepare::<RunRow>(&pair.runs).inspect_err(|_| discard())?;
+    prepare::<EpochRow>(epochs_file).inspect_err(|_| discard())?;
     if only_if_new {
         let rows: Vec<RunRow> = parse(&pair.runs.contents()?, runs_path)?;
         if rows
             .iter()
             .any(|done| done.run_id == row.run_id && done.status != Status::Failed)
         {
+            discard();
             return Ok(Committed::AlreadyRecorded);
         }
+    }
+    if let Some(model) = model {
+        std::fs::rename(model.partial, model.path)
+            .map_err(anyhow::Error::new)
+            .and_then(|()| crate::record::journal::sync_dir(model.path))
+            .inspect_err(|_| discard())
+            .with_context(|| format!("cannot move the model into {}", model.path.display()))?;
     }
     let records = |rows: Vec<Vec<u8>>| -> Vec<String> {
         rows.into_iter()
@@ -602,13 +678,22 @@ pub fn commit(
         header: header::<RunRow>(),
         records: records(vec![to_csv(std::slice::from_ref(row), false)]),
     };
-    pair.commit(&epoch_records, &run_records).with_context(|| {
-        format!(
-            "cannot record run {} in {}",
-            row.run_id,
-            runs_path.display()
-        )
-    })?;
+    pair.commit(&epoch_records, &run_records)
+        .inspect_err(|error| {
+            // Nothing was recorded: no row will point to the model.
+            if let Some(model) = model
+                && format!("{error:#}").contains("nothing was recorded")
+            {
+                let _ = std::fs::remove_file(model.path);
+            }
+        })
+        .with_context(|| {
+            format!(
+                "cannot record run {} in {}",
+                row.run_id,
+                runs_path.display()
+            )
+        })?;
     Ok(Committed::Appended)
 }
 
@@ -637,7 +722,7 @@ mod tests {
     use super::*;
     use std::fs;
 
-    fn epoch(attempt: &str, epoch: u32) -> EpochRow {
+    fn epoch(attempt: &str, epoch: u64) -> EpochRow {
         EpochRow {
             run_id: "r1".into(),
             attempt: attempt.into(),
@@ -673,6 +758,7 @@ mod tests {
             &epochs,
             &row,
             &[epoch("a1", 1), epoch("a1", 2)],
+            None,
             false,
         )
         .unwrap();
@@ -719,17 +805,17 @@ mod tests {
         let (runs, epochs) = (dir.path().join("runs.csv"), dir.path().join("epochs.csv"));
         let failed = run("r1", "a1", Status::Failed, "t1");
         assert_eq!(
-            commit(&runs, &epochs, &failed, &[], true).unwrap(),
+            commit(&runs, &epochs, &failed, &[], None, true).unwrap(),
             Committed::Appended
         );
         let ok = run("r1", "a2", Status::Ok, "t2");
         assert_eq!(
-            commit(&runs, &epochs, &ok, &[epoch("a2", 1)], true).unwrap(),
+            commit(&runs, &epochs, &ok, &[epoch("a2", 1)], None, true).unwrap(),
             Committed::Appended
         );
         let again = run("r1", "a3", Status::Ok, "t3");
         assert_eq!(
-            commit(&runs, &epochs, &again, &[epoch("a3", 1)], true).unwrap(),
+            commit(&runs, &epochs, &again, &[epoch("a3", 1)], None, true).unwrap(),
             Committed::AlreadyRecorded
         );
         assert_eq!(read_runs(&runs).unwrap().len(), 2);
@@ -777,7 +863,7 @@ mod tests {
             fs::write(&path, contents).unwrap();
             let message = format!(
                 "{:#}",
-                commit(&path, &epochs, &row, &[], false).unwrap_err()
+                commit(&path, &epochs, &row, &[], None, false).unwrap_err()
             );
             assert!(message.contains(needle), "{message}");
             assert_eq!(fs::read_to_string(&path).unwrap(), contents);
@@ -801,5 +887,14 @@ mod tests {
         .unwrap();
         let message = format!("{:#}", read_epochs(&path).unwrap_err());
         assert!(message.contains("line 3"), "{message}");
+        // Invalid UTF-8 in the first row is on line 2, the line after the header.
+        let mut bytes = format!("{}\n", header::<EpochRow>()).into_bytes();
+        bytes.extend(b"r1,a\xff1,1,0.5,0.5,0.875,NaN,NaN,0.25,0.9375,1.5,0.25\n");
+        fs::write(&path, bytes).unwrap();
+        let message = format!("{:#}", read_epochs(&path).unwrap_err());
+        assert!(
+            message.contains("line 2: column 2 (attempt) is not UTF-8"),
+            "{message}"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! as it was saved; a file that does not match it (overwritten, or copied from another run) is
 //! refused. `inspect`, `predict` and the HTML report load models through here.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::module::Module;
@@ -24,49 +24,103 @@ pub struct Loaded {
     pub row: RunRow,
     pub model: Mlp,
     pub device: Device,
+    /// The runs file the row came from.
+    pub runs_csv: PathBuf,
+    /// The model file the weights came from.
+    pub model_file: PathBuf,
 }
 
-/// Resolves a run id or a `<run_id>.bpk` path and loads the model on the CPU.
+/// Where the model of one attempt of a run is saved: `<models>/<run_id>.<attempt>.bpk`. Named
+/// by the attempt, so that no other attempt (a second sweep, a rerun) can put another model
+/// where a row points; the commit moves it into place with the row ([`crate::record::results::commit`]).
+pub fn model_file(models: &Path, run_id: &str, attempt: &str) -> PathBuf {
+    models.join(format!("{run_id}.{attempt}.bpk"))
+}
+
+/// The model file of `row` in `models`: its attempt's ([`model_file`]), or `<run_id>.bpk`,
+/// where harness 0.2 before 2026-12 saved the latest attempt's model.
+pub fn existing_model_file(models: &Path, row: &RunRow) -> Option<PathBuf> {
+    [
+        model_file(models, &row.run_id, &row.attempt),
+        models.join(format!("{}.bpk", row.run_id)),
+    ]
+    .into_iter()
+    .find(|path| path.is_file())
+}
+
+/// Resolves a run id or a model file path (`<run_id>.<attempt>.bpk`, or `<run_id>.bpk`) and
+/// loads the model on the CPU.
 ///
 /// burn reads the weights from the file lazily, at first use: the file must stay where it is
 /// (relative paths are resolved against the working directory at that time).
 pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
     let as_path = Path::new(target);
-    let (run_id, model_file) = if target.ends_with(".bpk") {
+    let (run_id, attempt) = if target.ends_with(".bpk") {
         let stem = as_path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        (stem, as_path.to_path_buf())
+        match stem.split_once('.') {
+            Some((run_id, attempt)) => (run_id.to_string(), Some(attempt.to_string())),
+            None => (stem, None),
+        }
     } else {
-        (target.to_string(), models.join(format!("{target}.bpk")))
+        (target.to_string(), None)
     };
     crate::input::regular_file(runs_csv, "runs file", crate::input::CSV_MAX)?;
     let rows = results::read_runs(runs_csv)?;
-    let row = results::effective(&rows)
-        .into_iter()
-        .find(|row| row.run_id == run_id)
-        .cloned()
-        .ok_or_else(|| {
-            let mut ids: Vec<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
-            ids.sort_by(|a, b| {
-                strsim::jaro_winkler(&run_id, b).total_cmp(&strsim::jaro_winkler(&run_id, a))
-            });
-            ids.dedup();
-            user_error(format!(
-                "no run {run_id} in {}{}; nearest ids: {}",
-                runs_csv.display(),
-                suggestion(&run_id, ids.iter().copied()),
-                ids.iter().take(5).copied().collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-    if !model_file.is_file() {
+    let chosen = match &attempt {
+        Some(attempt) => rows
+            .iter()
+            .find(|row| row.run_id == run_id && &row.attempt == attempt),
+        None => results::effective(&rows)
+            .into_iter()
+            .find(|row| row.run_id == run_id),
+    };
+    let row = chosen.cloned().ok_or_else(|| {
+        let mut ids: Vec<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
+        ids.sort_by(|a, b| {
+            strsim::jaro_winkler(&run_id, b).total_cmp(&strsim::jaro_winkler(&run_id, a))
+        });
+        ids.dedup();
+        let which = match &attempt {
+            Some(attempt) => format!("no attempt {attempt} of run {run_id}"),
+            None => format!("no run {run_id}"),
+        };
+        user_error(format!(
+            "{which} in {}{}; nearest ids: {}",
+            runs_csv.display(),
+            suggestion(&run_id, ids.iter().copied()),
+            ids.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let found = if target.ends_with(".bpk") {
+        Some(as_path.to_path_buf()).filter(|path| path.is_file())
+    } else {
+        // The standing row's model, else (it saved none: `save_model = false`, say) the model
+        // of the latest attempt of the run that saved one.
+        let mut attempts: Vec<&RunRow> = rows
+            .iter()
+            .filter(|r| r.run_id == row.run_id && r.attempt != row.attempt)
+            .filter(|r| r.model_sha256 != NONE)
+            .collect();
+        attempts.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        std::iter::once(&row)
+            .chain(attempts)
+            .find_map(|r| existing_model_file(models, r))
+    };
+    let Some(model_file) = found else {
         return Err(user_error(format!(
             "no model file {} for run {run_id} (models are saved when a run ends ok with \
              output.save_model = true)",
-            model_file.display()
+            if target.ends_with(".bpk") {
+                as_path.to_path_buf()
+            } else {
+                model_file(models, &row.run_id, &row.attempt)
+            }
+            .display()
         )));
-    }
+    };
     let row = verify(&rows, row, &model_file)?;
     let config = architecture(&row)?;
     let device = backend::select(BackendName::Cpu)?.device;
@@ -81,7 +135,13 @@ pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
                 runs_csv.display()
             ))
         })?;
-    Ok(Loaded { row, model, device })
+    Ok(Loaded {
+        row,
+        model,
+        device,
+        runs_csv: runs_csv.to_path_buf(),
+        model_file,
+    })
 }
 
 /// The row whose model the file is: the one that stands for the run if its recorded SHA-256

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{exit, user_error};
+use crate::record::claims::{Claims, Rows};
 use crate::record::results::{self, EpochRow, NONE, RunRow, Status, StopReason};
 
 /// A runs row of format 1.
@@ -43,7 +44,7 @@ struct OldRun {
     momentum: f64,
     weight_decay: f64,
     batch_size: u64,
-    epochs: u32,
+    epochs: u64,
     seed: u64,
     train_size: u64,
     test_size: u64,
@@ -65,7 +66,7 @@ struct OldRun {
 #[derive(Debug, Deserialize)]
 struct OldEpoch {
     run_id: String,
-    epoch: u32,
+    epoch: u64,
     train_loss: f64,
     train_accuracy: f64,
     test_loss: f64,
@@ -83,22 +84,57 @@ total_seconds,samples_per_second,status,error,harness_version";
 const OLD_EPOCHS: &str = "run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds";
 
 /// `harness upgrade RUNS [EPOCHS]`: converts both files in place and says what it did.
-pub fn command(runs: &Path, epochs: Option<&Path>) -> Result<u8> {
-    let epochs = epochs
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| runs.with_file_name("epochs.csv"));
-    let converted = upgrade(runs, &epochs)?;
+pub fn command(runs: &Path, epochs: Option<&Path>, runs_only: bool) -> Result<u8> {
+    let epochs = match (epochs, runs_only) {
+        (Some(epochs), _) => Some(epochs.to_path_buf()),
+        (None, true) => None,
+        (None, false) => {
+            let beside = epochs_beside(runs);
+            if !beside.exists() && !current(runs) {
+                return Err(user_error(format!(
+                    "{} has no epochs file beside it (looked for {}): give its epochs file as \
+                     the second argument (`harness upgrade {} EPOCHS_CSV`), or --runs-only to \
+                     convert the runs file alone; a runs file and its epochs file are converted \
+                     together, so that no epochs file stays behind in format 1",
+                    runs.display(),
+                    beside.display(),
+                    runs.display()
+                )));
+            }
+            Some(beside)
+        }
+    };
+    let converted = upgrade(runs, epochs.as_deref())?;
+    if converted.current {
+        println!(
+            "{} is in results format 2 already (this harness's); nothing to convert",
+            runs.display()
+        );
+        return Ok(exit::OK);
+    }
+    if converted.resumed {
+        println!(
+            "finished an upgrade that was interrupted after both files were converted (the \
+             originals are kept as {}{})",
+            backup(runs).display(),
+            epochs
+                .as_ref()
+                .map(|e| format!(" and {}", backup(e).display()))
+                .unwrap_or_default()
+        );
+        return Ok(exit::OK);
+    }
     println!(
         "{}: {} runs converted to format 2 (the original kept as {})",
         runs.display(),
         converted.runs,
         backup(runs).display()
     );
-    if let Some(count) = converted.epochs {
+    if let (Some(count), Some(epochs)) = (converted.epochs, &epochs) {
         println!(
             "{}: {count} epoch rows converted (the original kept as {}){}",
             epochs.display(),
-            backup(&epochs).display(),
+            backup(epochs).display(),
             if converted.unclaimed > 0 {
                 format!(
                     "; {} of them belong to no run row (a run interrupted before its row was \
@@ -113,14 +149,44 @@ pub fn command(runs: &Path, epochs: Option<&Path>) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// The epochs file harness writes beside a runs file: `epochs.csv` beside `runs.csv`, and a
+/// shard's `epochs-3.csv` beside `runs-3.csv`.
+pub fn epochs_beside(runs: &Path) -> PathBuf {
+    let name = runs.file_name().unwrap_or_default().to_string_lossy();
+    match name.strip_prefix("runs") {
+        Some(rest) => runs.with_file_name(format!("epochs{rest}")),
+        None => runs.with_file_name("epochs.csv"),
+    }
+}
+
+/// Whether `runs` already has this harness's header.
+fn current(runs: &Path) -> bool {
+    header_line(runs).is_some_and(|line| line == results::header::<RunRow>())
+}
+
+/// The first line of a file, read with a bound, if it can be read.
+fn header_line(path: &Path) -> Option<String> {
+    use std::io::{BufRead, Read};
+    let file = crate::input::open_read(path).ok()?;
+    let mut line = String::new();
+    std::io::BufReader::new(file.take(1 << 16))
+        .read_line(&mut line)
+        .ok()?;
+    Some(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
 /// What [`upgrade`] converted.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Converted {
     pub runs: usize,
-    /// `None` when there was no epochs file.
+    /// `None` when the runs file was converted alone.
     pub epochs: Option<usize>,
     /// Epoch rows whose run had no run row, kept under attempts of their own.
     pub unclaimed: usize,
+    /// The runs file was in format 2 already: nothing was done.
+    pub current: bool,
+    /// An upgrade interrupted after both files were converted was finished.
+    pub resumed: bool,
 }
 
 /// Where a converted file's original is kept.
@@ -128,17 +194,70 @@ pub fn backup(path: &Path) -> PathBuf {
     path.with_extension("format1.csv")
 }
 
-/// Converts a format-1 runs file and (when it exists) its epochs file in place.
-pub fn upgrade(runs_path: &Path, epochs_path: &Path) -> Result<Converted> {
+/// Where a converted file waits, whole, before it replaces the original.
+fn converted(path: &Path) -> PathBuf {
+    path.with_extension("format2.csv")
+}
+
+/// Converts a format-1 runs file and (unless `None`) its epochs file in place, both or
+/// neither: each is converted whole to `<name>.format2.csv` first; only when both are there
+/// do the originals move to `<name>.format1.csv` and the converted files into their place.
+/// A run of `upgrade` interrupted during those moves is finished by the next one.
+pub fn upgrade(runs_path: &Path, epochs_path: Option<&Path>) -> Result<Converted> {
+    let mut claims = Claims::new();
+    claims.writes_rows(runs_path, Rows::Runs, "the runs file");
+    if let Some(epochs) = epochs_path {
+        claims.writes_rows(epochs, Rows::Epochs, "the epochs file");
+    }
+    claims.check()?;
+    let files: Vec<&Path> = std::iter::once(runs_path).chain(epochs_path).collect();
+    // Finish an upgrade interrupted while it moved the files: every file is converted and
+    // waiting, or already moved (its original kept aside).
+    let waiting = |path: &Path| converted(path).is_file();
+    let moved = |path: &Path| backup(path).is_file() && !waiting(path);
+    if files.iter().any(|p| waiting(p)) && files.iter().all(|p| waiting(p) || moved(p)) {
+        for path in &files {
+            if waiting(path) {
+                if !backup(path).exists() {
+                    std::fs::rename(path, backup(path))
+                        .with_context(|| format!("cannot move {} aside", path.display()))?;
+                }
+                std::fs::rename(converted(path), path)
+                    .with_context(|| format!("cannot replace {}", path.display()))?;
+            }
+        }
+        return Ok(Converted {
+            runs: 0,
+            epochs: None,
+            unclaimed: 0,
+            current: false,
+            resumed: true,
+        });
+    }
+    if current(runs_path) && !files.iter().any(|p| waiting(p)) {
+        return Ok(Converted {
+            runs: 0,
+            epochs: None,
+            unclaimed: 0,
+            current: true,
+            resumed: false,
+        });
+    }
+    // A conversion cut short before any file moved is started again.
+    for path in &files {
+        let _ = std::fs::remove_file(converted(path));
+    }
+
     let runs_bytes = crate::input::read_bytes(runs_path, "runs file", crate::input::CSV_MAX)?;
     let old_runs: Vec<OldRun> = parse_old(&runs_bytes, runs_path, OLD_RUNS)?;
-    let old_epochs: Option<Vec<OldEpoch>> = if epochs_path.exists() {
-        let bytes = crate::input::read_bytes(epochs_path, "epochs file", crate::input::CSV_MAX)?;
-        Some(parse_old(&bytes, epochs_path, OLD_EPOCHS)?)
-    } else {
-        None
+    let old_epochs: Option<Vec<OldEpoch>> = match epochs_path {
+        Some(path) => {
+            let bytes = crate::input::read_bytes(path, "epochs file", crate::input::CSV_MAX)?;
+            Some(parse_old(&bytes, path, OLD_EPOCHS)?)
+        }
+        None => None,
     };
-    for path in [runs_path, epochs_path] {
+    for path in &files {
         if backup(path).exists() {
             return Err(user_error(format!(
                 "{} exists already: was {} converted before? Move it away to convert again",
@@ -157,29 +276,50 @@ pub fn upgrade(runs_path: &Path, epochs_path: &Path) -> Result<Converted> {
         }
         runs.last_mut().expect("a block").push(epoch);
     }
-    let mut taken: HashMap<&str, usize> = HashMap::new();
+    // Each run row takes the block that ends in its own metrics: format 1 recorded the last
+    // epoch's, so an attempt killed before its row was written (its epochs, no row) is never
+    // taken for the run that was recorded.
+    let mut claimed: HashMap<&str, Vec<bool>> = blocks
+        .iter()
+        .map(|(id, b)| (*id, vec![false; b.len()]))
+        .collect();
     let mut new_runs = Vec::with_capacity(old_runs.len());
     let mut new_epochs = Vec::new();
     for (index, old) in old_runs.iter().enumerate() {
         let attempt = attempt_of(old, index);
-        let block = {
-            let k = taken.entry(old.run_id.as_str()).or_default();
-            let block = blocks
+        // A failed run of format 1 wrote no epochs: it takes no block.
+        let block = if old.status == Status::Failed {
+            Vec::new()
+        } else {
+            let candidates = blocks
                 .get(old.run_id.as_str())
-                .and_then(|b| b.get(*k))
-                .cloned()
-                .unwrap_or_default();
-            // A failed run of format 1 wrote no epochs: it takes no block.
-            if old.status != Status::Failed {
-                *k += 1;
-            }
-            if old.status == Status::Failed {
-                Vec::new()
-            } else {
-                block
+                .map_or(&[][..], Vec::as_slice);
+            let taken = claimed.entry(old.run_id.as_str()).or_default();
+            let free = |k: &usize| !taken.get(*k).copied().unwrap_or(true);
+            let chosen = (0..candidates.len())
+                .filter(free)
+                .find(|&k| ends_in(&candidates[k], old))
+                // Rows edited by hand: the first free block of the full length, else the
+                // first that is not longer than the run.
+                .or_else(|| {
+                    (0..candidates.len())
+                        .filter(free)
+                        .find(|&k| candidates[k].len() as u64 == old.epochs)
+                })
+                .or_else(|| {
+                    (0..candidates.len())
+                        .filter(free)
+                        .find(|&k| candidates[k].len() as u64 <= old.epochs)
+                });
+            match chosen {
+                Some(k) => {
+                    taken[k] = true;
+                    candidates[k].clone()
+                }
+                None => Vec::new(),
             }
         };
-        let row = convert_run(old, &attempt, block.len() as u32);
+        let row = convert_run(old, &attempt, block.len() as u64);
         new_epochs.extend(block.iter().map(|e| convert_epoch(e, &row)));
         new_runs.push(row);
     }
@@ -190,8 +330,10 @@ pub fn upgrade(runs_path: &Path, epochs_path: &Path) -> Result<Converted> {
     let mut run_ids: Vec<&&str> = blocks.keys().collect();
     run_ids.sort();
     for run_id in run_ids {
-        let claimed = taken.get(*run_id).copied().unwrap_or(0);
-        for (k, block) in blocks[*run_id].iter().enumerate().skip(claimed) {
+        for (k, block) in blocks[*run_id].iter().enumerate() {
+            if claimed[*run_id][k] {
+                continue;
+            }
             let digest = Sha256::digest(format!("{run_id}/unclaimed/{k}").as_bytes());
             let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
             let owner = RunRow {
@@ -204,31 +346,49 @@ pub fn upgrade(runs_path: &Path, epochs_path: &Path) -> Result<Converted> {
         }
     }
 
-    // Write the new files whole, then move the originals aside and the new files in.
-    let write = |path: &Path, bytes: Vec<u8>| -> Result<PathBuf> {
-        let fresh = path.with_extension("format2.csv.partial");
-        std::fs::write(&fresh, bytes)
-            .and_then(|()| std::fs::File::open(&fresh)?.sync_all())
-            .with_context(|| format!("cannot write {}", fresh.display()))?;
-        Ok(fresh)
-    };
-    let fresh_runs = write(runs_path, results::to_csv(&new_runs, true))?;
-    let fresh_epochs = match &old_epochs {
-        Some(_) => Some(write(epochs_path, results::to_csv(&new_epochs, true))?),
-        None => None,
-    };
-    for (path, fresh) in [(runs_path, Some(fresh_runs)), (epochs_path, fresh_epochs)] {
-        if let Some(fresh) = fresh {
-            std::fs::rename(path, backup(path))
-                .and_then(|()| std::fs::rename(&fresh, path))
-                .with_context(|| format!("cannot replace {}", path.display()))?;
-        }
+    // Both files converted whole and waiting, then the originals moved aside and the
+    // converted files into their place.
+    write_waiting(runs_path, &results::to_csv(&new_runs, true))?;
+    if let Some(path) = epochs_path {
+        write_waiting(path, &results::to_csv(&new_epochs, true))?;
+    }
+    for path in &files {
+        std::fs::rename(path, backup(path))
+            .and_then(|()| std::fs::rename(converted(path), path))
+            .with_context(|| format!("cannot replace {}", path.display()))?;
     }
     Ok(Converted {
         runs: new_runs.len(),
-        epochs: old_epochs.map(|_| new_epochs.len()),
+        epochs: epochs_path.map(|_| new_epochs.len()),
         unclaimed,
+        current: false,
+        resumed: false,
     })
+}
+
+/// Whether a block of epochs ends in the metrics a format-1 run row recorded (its last
+/// epoch's), NaN equal to NaN.
+fn ends_in(block: &[&OldEpoch], run: &OldRun) -> bool {
+    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    block.last().is_some_and(|last| {
+        block.len() as u64 <= run.epochs
+            && same(last.train_loss, run.train_loss)
+            && same(last.train_accuracy, run.train_accuracy)
+            && same(last.test_loss, run.test_loss)
+            && same(last.test_accuracy, run.test_accuracy)
+    })
+}
+
+/// Writes a converted file whole beside `path`, synced, as `<name>.format2.csv`.
+fn write_waiting(path: &Path, bytes: &[u8]) -> Result<()> {
+    let partial = converted(path).with_extension("csv.partial");
+    std::fs::write(&partial, bytes)
+        .and_then(|()| std::fs::File::open(&partial)?.sync_all())
+        .and_then(|()| std::fs::rename(&partial, converted(path)))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
+        .with_context(|| format!("cannot write {}", converted(path).display()))
 }
 
 fn parse_old<T: serde::de::DeserializeOwned>(
@@ -267,7 +427,7 @@ fn or_none(text: &str) -> String {
     }
 }
 
-fn convert_run(old: &OldRun, attempt: &str, epochs_trained: u32) -> RunRow {
+fn convert_run(old: &OldRun, attempt: &str, epochs_trained: u64) -> RunRow {
     let failed = old.status == Status::Failed;
     // Format 1 wrote a failed run's missing metrics as 0.
     let metric = |value: f64| if failed { f64::NAN } else { value };
@@ -395,13 +555,15 @@ mod tests {
         )
         .unwrap();
         let original = std::fs::read(&runs).unwrap();
-        let converted = upgrade(&runs, &epochs).unwrap();
+        let converted = upgrade(&runs, Some(&epochs)).unwrap();
         assert_eq!(
             converted,
             Converted {
                 runs: 4,
                 epochs: Some(7),
-                unclaimed: 2
+                unclaimed: 2,
+                current: false,
+                resumed: false,
             }
         );
         assert_eq!(std::fs::read(backup(&runs)).unwrap(), original);
@@ -437,11 +599,110 @@ mod tests {
         // Effective rows: the later ok run of r000000000016 stands for it.
         assert_eq!(results::effective(&rows)[0].attempt, rows[2].attempt);
 
-        // Twice is refused; a format-2 file is not format 1.
-        let message = format!("{:#}", upgrade(&runs, &epochs).unwrap_err());
-        assert!(
-            message.contains("not a results file of harness 0.1"),
-            "{message}"
+        // Twice does nothing: the file is current.
+        assert!(upgrade(&runs, Some(&epochs)).unwrap().current);
+    }
+
+    /// A format-1 runs row of a 784-16-10 network whose last epoch ended at `acc`.
+    fn old_row(id: &str, at: &str, epochs: u32, acc: &str) -> String {
+        format!(
+            "{id},{at},n,configs/x.toml,mnist,flex,cpu,16,relu,softmax,default,cross_entropy,\
+             adam,0.001,0.0,0.0,64,{epochs},1,1000,100,12730,0.5,0.8,0.6,{acc},1.0,0.1,1.5,\
+             2000.0,ok,,0.1.0\n"
+        )
+    }
+
+    fn old_epoch(id: &str, epoch: u32, acc: &str) -> String {
+        format!("{id},{epoch},0.5,0.8,0.6,{acc},0.5\n")
+    }
+
+    #[test]
+    fn a_killed_attempts_epochs_are_not_given_to_the_run_that_was_recorded() {
+        // A killed attempt left 2 epochs (and no run row) before the completed run's 3.
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs-1.csv");
+        let epochs = dir.path().join("epochs-1.csv");
+        std::fs::write(
+            &runs,
+            format!("{OLD_RUNS}\n{}", old_row("000000000016", "t2", 3, "0.93")),
+        )
+        .unwrap();
+        std::fs::write(
+            &epochs,
+            format!(
+                "{OLD_EPOCHS}\n{}{}{}{}{}",
+                old_epoch("000000000016", 1, "0.71"),
+                old_epoch("000000000016", 2, "0.72"),
+                old_epoch("000000000016", 1, "0.91"),
+                old_epoch("000000000016", 2, "0.92"),
+                old_epoch("000000000016", 3, "0.93"),
+            ),
+        )
+        .unwrap();
+        // The epochs file beside runs-1.csv is epochs-1.csv: converted with it, by default.
+        assert_eq!(epochs_beside(&runs), epochs);
+        assert_eq!(command(&runs, None, false).unwrap(), exit::OK);
+        let rows = results::read_runs(&runs).unwrap();
+        let epoch_rows = results::read_epochs(&epochs).unwrap();
+        let own: Vec<f64> = epoch_rows
+            .iter()
+            .filter(|e| e.attempt == rows[0].attempt)
+            .map(|e| e.test_accuracy)
+            .collect();
+        assert_eq!(own, [0.91, 0.92, 0.93]);
+        assert_eq!(rows[0].epochs_trained, 3);
+        assert_eq!(
+            epoch_rows
+                .iter()
+                .filter(|e| e.attempt != rows[0].attempt)
+                .count(),
+            2,
+            "the killed attempt's epochs are kept, under an attempt of their own"
         );
+        // Again: the files are current, nothing to do.
+        assert_eq!(command(&runs, None, false).unwrap(), exit::OK);
+    }
+
+    #[test]
+    fn a_runs_file_is_never_converted_without_its_epochs_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs-2.csv");
+        let original = format!("{OLD_RUNS}\n{}", old_row("000000000016", "t1", 1, "0.9"));
+        std::fs::write(&runs, &original).unwrap();
+        let message = format!("{:#}", command(&runs, None, false).unwrap_err());
+        assert!(message.contains("epochs-2.csv"), "{message}");
+        assert!(message.contains("--runs-only"), "{message}");
+        assert_eq!(std::fs::read_to_string(&runs).unwrap(), original);
+        // One file given as both: refused before anything is read.
+        let message = format!("{:#}", upgrade(&runs, Some(&runs)).unwrap_err());
+        assert!(message.contains("is also"), "{message}");
+        assert_eq!(command(&runs, None, true).unwrap(), exit::OK);
+        assert_eq!(results::read_runs(&runs).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_upgrade_interrupted_while_it_moved_the_files_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs.csv");
+        let epochs = dir.path().join("epochs.csv");
+        std::fs::write(
+            &runs,
+            format!("{OLD_RUNS}\n{}", old_row("000000000016", "t1", 1, "0.9")),
+        )
+        .unwrap();
+        std::fs::write(
+            &epochs,
+            format!("{OLD_EPOCHS}\n{}", old_epoch("000000000016", 1, "0.9")),
+        )
+        .unwrap();
+        upgrade(&runs, Some(&epochs)).unwrap();
+        // As if killed after the epochs file moved and before the runs file did.
+        std::fs::rename(&runs, converted(&runs)).unwrap();
+        std::fs::rename(backup(&runs), &runs).unwrap();
+        let done = upgrade(&runs, Some(&epochs)).unwrap();
+        assert!(done.resumed);
+        assert_eq!(results::read_runs(&runs).unwrap().len(), 1);
+        assert_eq!(results::read_epochs(&epochs).unwrap().len(), 1);
+        assert!(backup(&runs).is_file() && backup(&epochs).is_file());
     }
 }

@@ -145,6 +145,11 @@ pub struct Experiment {
     pub halving: Option<Halving>,
     /// How many points the grid and the random search made before exclusions.
     pub expanded: usize,
+    /// The base config file, when the base is one (not inline).
+    pub base_file: Option<PathBuf>,
+    /// SHA-256 of the experiment's text and its base config's: what a sweep checks to notice
+    /// either file changing under it ([`Experiment::sources_now`]).
+    pub sources: String,
 }
 
 /// Where each key of the file is, for messages.
@@ -225,7 +230,20 @@ impl Distribution {
                 }
                 Ok(Distribution::LogUniform(a, b))
             }
-            "int" => pair(true).map(|(a, b)| Distribution::Int(a as i64, b as i64)),
+            "int" => {
+                // Whole numbers as they are written: through f64 they would lose digits.
+                let items = arguments
+                    .as_array()
+                    .filter(|a| a.len() == 2)
+                    .ok_or_else(|| bad("int needs a list of two whole numbers [low, high]"))?;
+                match (items[0].as_integer(), items[1].as_integer()) {
+                    (Some(low), Some(high)) if low <= high => Ok(Distribution::Int(low, high)),
+                    (Some(low), Some(high)) => {
+                        Err(bad(&format!("int has low {low} above high {high}")))
+                    }
+                    _ => Err(bad("int needs two whole numbers [low, high]")),
+                }
+            }
             "choice" => match arguments.as_array() {
                 Some(items) if !items.is_empty() => Ok(Distribution::Choice(items.clone())),
                 _ => Err(bad("choice needs a non-empty list of values")),
@@ -234,27 +252,36 @@ impl Distribution {
         }
     }
 
-    /// A draw; floats are rounded to 4 significant digits, so that a point can be typed back
-    /// with --set.
+    /// A draw, always inside the range as written. Floats are rounded to 4 significant
+    /// digits where that stays inside it (so that a point can be typed back with --set), else
+    /// to as many digits as it takes.
     fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> toml::Value {
-        let round = |x: f64| {
-            if x == 0.0 {
-                return 0.0;
-            }
-            let digits = 3 - x.abs().log10().floor() as i32;
-            let scale = 10f64.powi(digits);
-            (x * scale).round() / scale
-        };
         match self {
-            Distribution::Uniform(a, b) => toml::Value::Float(round(rng.random_range(*a..=*b))),
+            Distribution::Uniform(a, b) => {
+                // a + (b - a) u overflows for ranges wider than f64's largest number.
+                let u: f64 = rng.random();
+                let x = (a * (1.0 - u) + b * u).clamp(*a, *b);
+                toml::Value::Float(round_within(x, *a, *b))
+            }
             Distribution::LogUniform(a, b) => {
-                let x = rng.random_range(a.ln()..=b.ln()).exp();
-                toml::Value::Float(round(x.clamp(*a, *b)))
+                let u: f64 = rng.random();
+                let (low, high) = (a.ln(), b.ln());
+                let x = (low * (1.0 - u) + high * u).exp().clamp(*a, *b);
+                toml::Value::Float(round_within(x, *a, *b))
             }
             Distribution::Int(a, b) => toml::Value::Integer(rng.random_range(*a..=*b)),
             Distribution::Choice(items) => items[rng.random_range(0..items.len())].clone(),
         }
     }
+}
+
+/// `x` with the fewest significant digits, from 4, that keep it inside `[low, high]`; `x`
+/// itself when even 17 digits do not (it is inside: it was clamped there).
+fn round_within(x: f64, low: f64, high: f64) -> f64 {
+    (3..17)
+        .filter_map(|digits| format!("{x:.digits$e}").parse::<f64>().ok())
+        .find(|rounded| (low..=high).contains(rounded))
+        .unwrap_or(x)
 }
 
 /// The generator of one key's draw in one trial: seeded by the experiment's seed, the trial
@@ -323,6 +350,9 @@ impl Experiment {
             }
             None => (String::new(), path.to_path_buf(), Vec::new()),
         };
+        let base_file =
+            matches!(&raw.base, Some(toml::Value::String(_))).then(|| base_path.clone());
+        let sources = sources_digest(source, &base_source);
         base_overrides.extend(overrides.iter().cloned());
         // The base alone must be valid: its errors then point at the base file.
         let base = Base::new(&base_source, &base_path, &base_overrides)?;
@@ -385,6 +415,71 @@ impl Experiment {
                 origin(&format!("point[{i}]"))
             )));
         }
+        // A key has one source of values: the grid, the random search, or --set.
+        for (key, _) in &distributions {
+            if grid.contains_key(key) {
+                return Err(user_error(format!(
+                    "{}: random.{key} is also in [grid] ({}): a key is varied by one of them; \
+                     remove it from one table",
+                    origin(&format!("random.{key}")),
+                    origin(&format!("grid.{key}"))
+                )));
+            }
+        }
+        let varied_by: Vec<(String, String)> = grid
+            .keys()
+            .map(|key| (key.clone(), origin(&format!("grid.{key}"))))
+            .chain(
+                distributions
+                    .iter()
+                    .map(|(key, _)| (key.clone(), origin(&format!("random.{key}")))),
+            )
+            .chain(raw.point.iter().enumerate().flat_map(|(i, point)| {
+                leaves(point, "")
+                    .into_iter()
+                    .map(move |(key, _)| (key, format!("point[{i}]")))
+            }))
+            .collect();
+        for change in overrides {
+            if let Some((_, place)) = varied_by.iter().find(|(key, _)| *key == change.key) {
+                return Err(user_error(format!(
+                    "{}: {} is varied by the experiment ({place}), so --set would silently \
+                     replace its values in every point; change it in {} instead",
+                    change.origin,
+                    change.key,
+                    path.display()
+                )));
+            }
+            if raw.halving.is_some() && change.key == "train.epochs" {
+                return Err(user_error(format!(
+                    "{}: with [halving], each rung sets train.epochs (min_epochs * eta^rung, up \
+                     to max_epochs); change [halving] in {} instead",
+                    change.origin,
+                    path.display()
+                )));
+            }
+        }
+        // The budget of every rung, known before the points: each point is validated at rung
+        // 0's epochs, as it will be trained.
+        let budget = match &raw.halving {
+            None => None,
+            Some(raw) => Some(halving_budget(raw, &origin)?),
+        };
+        let rung_epochs: Option<Override> = budget.as_ref().map(|halving| Override {
+            key: "train.epochs".to_string(),
+            value: toml::Value::Integer(halving.epochs(0) as i64),
+            origin: origin("halving.min_epochs"),
+        });
+        // The --set changes that change what is trained name the points too, as they name a
+        // run: two sweeps of one experiment with different --set give different names.
+        let set_labels: Vec<String> = {
+            let mut last: Vec<&Override> = Vec::new();
+            for change in overrides.iter().filter(|c| config::affects_result(&c.key)) {
+                last.retain(|c| c.key != change.key);
+                last.push(change);
+            }
+            last.iter().map(|c| label(&c.key, &c.value)).collect()
+        };
         let searching = !distributions.is_empty() || raw.random.is_some();
 
         let combinations = grid
@@ -431,6 +526,7 @@ impl Experiment {
          -> Result<()> {
             let mut all = changes.clone();
             all.extend(overrides.iter().cloned());
+            all.extend(rung_epochs.clone());
             let mut settings = base.settings(&all)?;
             settings.config = Some(path.to_path_buf());
             let mut varies: Vec<(String, String)> = naming
@@ -441,6 +537,7 @@ impl Experiment {
                 .iter()
                 .map(|change| label(&change.key, &change.value))
                 .collect();
+            labels.extend(set_labels.iter().cloned());
             if let Some(trial) = trial {
                 labels.push(format!("t{trial:0trial_width$}"));
                 varies.extend(
@@ -542,21 +639,36 @@ impl Experiment {
             )));
         }
 
-        let halving = match &raw.halving {
-            None => None,
-            Some(raw) => Some(halving(raw, &base_settings, &points, &origin)?),
-        };
-        if let Some(halving) = &halving {
-            for point in &mut points {
-                point.settings.train.epochs = halving.epochs(0);
-                point.run_id = point.settings.run_id(point.settings.backend);
-            }
+        if let Some(halving) = &budget {
+            check_halving_points(halving, &base_settings, &points, &origin)?;
         }
         Ok(Experiment {
             path: path.to_path_buf(),
             points,
-            halving,
+            halving: budget,
             expanded,
+            base_file,
+            sources,
+        })
+    }
+
+    /// [`Experiment::sources`] as the files read now: a different value means the experiment
+    /// or its base config changed since it was loaded.
+    pub fn sources_now(&self) -> Result<String> {
+        sources_of(&self.path, self.base_file.as_deref())
+    }
+
+    /// Whether some point of the experiment, in some rung, is the run `run_id`.
+    pub fn has_run(&self, run_id: &str) -> bool {
+        let Some(halving) = &self.halving else {
+            return self.points.iter().any(|p| p.run_id == run_id);
+        };
+        (0..halving.rungs()).any(|rung| {
+            self.points.iter().any(|point| {
+                let mut settings = point.settings.clone();
+                settings.train.epochs = halving.epochs(rung);
+                settings.run_id(settings.backend) == run_id
+            })
         })
     }
 
@@ -617,7 +729,8 @@ impl Experiment {
                     results.display(),
                     next - 1,
                     results.display()
-                )));
+                ))
+                .context(Incomplete(next)));
             }
             // Best first; ties (and equal failures) by candidate, for a stable choice.
             scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -627,18 +740,64 @@ impl Experiment {
             current = chosen
                 .into_iter()
                 .enumerate()
-                .map(|(index, candidate)| {
+                .map(|(index, candidate)| -> Result<Point> {
                     let mut point = self.points[candidate].clone();
                     point.index = index;
-                    point.settings.rung = next;
                     point.settings.train.epochs = halving.epochs(next);
+                    // Validated at the rung's budget, as it will be trained.
+                    point.settings = point.settings.revalidated().map_err(|e| {
+                        e.context(format!(
+                            "{}: point {} ({}) at rung {next}'s {} epochs",
+                            self.path.display(),
+                            candidate + 1,
+                            point.settings.name,
+                            halving.epochs(next)
+                        ))
+                    })?;
+                    point.settings.rung = next;
                     point.run_id = point.settings.run_id(point.settings.backend);
-                    point
+                    Ok(point)
                 })
-                .collect();
+                .collect::<Result<_>>()?;
         }
         Ok(current)
     }
+}
+
+/// A later rung cannot be chosen yet: some points of the rung before it have no row in the
+/// runs file (another shard's, or not run yet). The context of a user error (exit 2) that says
+/// which.
+#[derive(Debug)]
+pub struct Incomplete(pub u32);
+
+impl std::fmt::Display for Incomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rung {} cannot be chosen yet", self.0)
+    }
+}
+
+/// Whether an error says a rung cannot be chosen yet ([`Incomplete`]).
+pub fn is_incomplete(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<Incomplete>().is_some()
+}
+
+/// [`Experiment::sources`] of the experiment file at `experiment` and its base config file
+/// (none for an inline base), as they are now.
+pub fn sources_of(experiment: &Path, base: Option<&Path>) -> Result<String> {
+    let source = crate::input::read_text(experiment, "experiment", crate::input::TEXT_MAX)?;
+    let base = match base {
+        Some(file) => crate::input::read_text(file, "base config", crate::input::TEXT_MAX)?,
+        None => String::new(),
+    };
+    Ok(sources_digest(&source, &base))
+}
+
+fn sources_digest(experiment: &str, base: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update((experiment.len() as u64).to_le_bytes());
+    hasher.update(experiment.as_bytes());
+    hasher.update(base.as_bytes());
+    format!("{:x}", hasher.finalize())
 }
 
 /// A row's halving score, higher is better; failed and diverged runs score lowest.
@@ -774,21 +933,26 @@ fn exclusions(
         .collect()
 }
 
-/// Checks `[halving]` against the points.
-fn halving(
-    raw: &RawHalving,
-    base: &Settings,
-    points: &[Point],
-    origin: &dyn Fn(&str) -> String,
-) -> Result<Halving> {
+/// `[halving]`'s budgets, checked.
+fn halving_budget(raw: &RawHalving, origin: &dyn Fn(&str) -> String) -> Result<Halving> {
     let bad = |key: &str, what: String| {
         user_error(format!(
             "{}: halving.{key} {what}",
             origin(&format!("halving.{key}"))
         ))
     };
-    if raw.min_epochs < 1 {
-        return Err(bad("min_epochs", "must be at least 1".into()));
+    let max = config::MAX_EPOCHS as i64;
+    if !(1..=max).contains(&raw.min_epochs) {
+        return Err(bad(
+            "min_epochs",
+            format!("{} is not allowed; must be from 1 to {max}", raw.min_epochs),
+        ));
+    }
+    if raw.max_epochs > max {
+        return Err(bad(
+            "max_epochs",
+            format!("{} is not allowed; must be at most {max}", raw.max_epochs),
+        ));
     }
     if raw.max_epochs < raw.min_epochs {
         return Err(bad(
@@ -799,10 +963,13 @@ fn halving(
             ),
         ));
     }
-    if raw.eta < 2 {
+    if !(2..=1000).contains(&raw.eta) {
         return Err(bad(
             "eta",
-            "must be at least 2 (each rung keeps 1/eta)".into(),
+            format!(
+                "{} is not allowed; must be from 2 to 1000 (each rung keeps 1/eta)",
+                raw.eta
+            ),
         ));
     }
     let metric = match &raw.metric {
@@ -812,6 +979,22 @@ fn halving(
             Metric::parse(name).map_err(|message| bad("metric", message))?
         }
     };
+    Ok(Halving {
+        min_epochs: raw.min_epochs as usize,
+        max_epochs: raw.max_epochs as usize,
+        eta: raw.eta as usize,
+        metric,
+    })
+}
+
+/// Checks the points of a successive-halving sweep: each must hold validation images out and
+/// write to the one runs file later rungs are chosen from.
+fn check_halving_points(
+    _halving: &Halving,
+    base: &Settings,
+    points: &[Point],
+    origin: &dyn Fn(&str) -> String,
+) -> Result<()> {
     if let Some(point) = points.iter().find(|p| p.settings.data.validation == 0) {
         return Err(user_error(format!(
             "{}: successive halving ranks points on validation images, and point {} ({}) holds \
@@ -834,12 +1017,7 @@ fn halving(
             base.output.runs.display()
         )));
     }
-    Ok(Halving {
-        min_epochs: raw.min_epochs as usize,
-        max_epochs: raw.max_epochs as usize,
-        eta: raw.eta as usize,
-        metric,
-    })
+    Ok(())
 }
 
 /// A `K/N` slice of a sweep: points whose index is K-1 modulo N (disjoint, and together the

@@ -22,7 +22,9 @@ use crate::data::mnist;
 use crate::error::{exit, take_panic_message, user_error};
 use crate::net::backend::{self, BackendName};
 use crate::net::model::{INPUTS, OUTPUTS};
+use crate::record::claims::{Claims, Rows};
 use crate::record::results::{self, Committed, EpochRow, NONE, RunRow, Status, StopReason};
+use crate::record::{running, saved};
 use crate::text::thousands;
 use crate::train::train::{self, EpochMetrics, Job, Observer, Outcome};
 
@@ -127,7 +129,9 @@ impl Report {
 /// `harness run`: trains, prints the summary on stdout (and any failure on stderr), returns the
 /// exit code.
 pub fn command(settings: &Settings, progress: Progress) -> Result<u8> {
-    let report = run(settings, progress, Record::Always)?;
+    let Ran::Trained(report) = run(settings, progress, Record::Always, None)? else {
+        unreachable!("Record::Always waits for the run's lock and always records");
+    };
     println!("{}", report.summary());
     if report.row.status == Status::Failed {
         eprintln!("error: {}", report.row.error);
@@ -138,18 +142,66 @@ pub fn command(settings: &Settings, progress: Progress) -> Result<u8> {
     Ok(report.exit_code())
 }
 
+/// What [`run`] did.
+#[derive(Debug)]
+pub enum Ran {
+    /// Trained (or failed while training); the report says whether its rows were appended.
+    Trained(Box<Report>),
+    /// Not started: another live process trains this run now ([`Record::IfNew`]); what its
+    /// lock says of it.
+    Busy(String),
+    /// Not started: the run already has a row with status ok or diverged ([`Record::IfNew`]).
+    AlreadyRecorded,
+    /// Trained but not recorded: the guard said the run is no longer wanted, and why.
+    Unwanted(String),
+}
+
+/// Asked after training and before anything is recorded: `Some(reason)` when the run must not
+/// be recorded after all (a sweep's experiment changed under it, say).
+pub type Guard<'a> = &'a dyn Fn() -> Result<Option<String>>;
+
 /// Trains the network `settings` describe and appends its results.
 ///
-/// Returns the row also when the run diverged or failed after training started; an `Err` means
-/// nothing was trained (or the row could not be written, in which case it was printed).
-pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Report> {
+/// Before any work: the outputs are claimed against the inputs ([`claims`]), the memory is
+/// checked, the device selected, and the run's lock taken beside the runs file
+/// ([`running`]): [`Record::Always`] waits for it, [`Record::IfNew`] returns
+/// [`Ran::Busy`] while another process trains the run and [`Ran::AlreadyRecorded`] when it
+/// is recorded, without training. Returns the row also when the run diverged or failed after
+/// training started; an `Err` means nothing was trained (or the row could not be written, in
+/// which case it was printed).
+pub fn run(
+    settings: &Settings,
+    progress: Progress,
+    record: Record,
+    guard: Option<Guard<'_>>,
+) -> Result<Ran> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let attempt = results::new_attempt();
     check_outputs(settings)?;
     check_memory(settings)?;
     let selected = backend::select(settings.backend)?;
     let run_id = settings.run_id(selected.backend);
     check_headers(settings)?;
+    let _running = match record {
+        Record::Always => running::lock(&settings.output.runs, &run_id, &attempt, |holder| {
+            if progress != Progress::Quiet {
+                eprintln!(
+                    "harness: another process is training run {run_id} ({holder}); waiting \
+                     for it to finish"
+                );
+            }
+        })?,
+        Record::IfNew => match running::try_lock(&settings.output.runs, &run_id, &attempt)? {
+            running::Taken::Held(lock) => {
+                if is_recorded(&settings.output.runs, &run_id)? {
+                    return Ok(Ran::AlreadyRecorded);
+                }
+                lock
+            }
+            running::Taken::Busy(holder) => return Ok(Ran::Busy(holder)),
+        },
+    };
 
     let data = mnist::load(
         settings.data.dataset,
@@ -179,6 +231,7 @@ pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Re
         selected.backend,
         &selected.description,
         started_at,
+        attempt,
     );
     row.train_size = data.train.len() as u64;
     row.validation_size = data.validation.len() as u64;
@@ -225,18 +278,24 @@ pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Re
         ))
     });
     observer.finish();
+    if let Some(guard) = guard
+        && let Some(reason) = guard()?
+    {
+        return Ok(Ran::Unwanted(reason));
+    }
 
-    let mut model_file = None;
+    // The model goes to a name of this attempt's own; the commit moves it into place.
+    let mut partial_model = None;
     let mut model_error = None;
     let epoch_rows = match outcome {
         Ok(outcome) => {
             fill_metrics(&mut row, &outcome);
             if settings.output.save_model && outcome.status == Status::Ok {
-                let path = settings.output.models.join(format!("{run_id}.bpk"));
+                let path = saved::model_file(&settings.output.models, &row.run_id, &row.attempt);
                 match save_model(outcome.model, &path) {
-                    Ok(sha256) => {
+                    Ok((partial, sha256)) => {
                         row.model_sha256 = sha256;
-                        model_file = Some(path);
+                        partial_model = Some((partial, path));
                     }
                     Err(error) => {
                         let message = format!("{error:#}");
@@ -260,21 +319,33 @@ pub fn run(settings: &Settings, progress: Progress, record: Record) -> Result<Re
     };
     row.total_seconds = started.elapsed().as_secs_f64();
 
+    let model = partial_model
+        .as_ref()
+        .map(|(partial, path)| results::Model { partial, path });
     let committed = results::commit(
         &settings.output.runs,
         &settings.output.epochs,
         &row,
         &epoch_rows,
+        model,
         record == Record::IfNew,
     )
     .inspect_err(|_| rescue(&row))?;
-    Ok(Report {
+    let appended = committed == Committed::Appended;
+    Ok(Ran::Trained(Box::new(Report {
         row,
         runs_csv: settings.output.runs.clone(),
-        model_file,
+        model_file: partial_model.filter(|_| appended).map(|(_, path)| path),
         model_error,
-        appended: committed == Committed::Appended,
-    })
+        appended,
+    })))
+}
+
+/// Whether the runs file at `runs` holds a row with status ok or diverged for `run_id`.
+pub fn is_recorded(runs: &Path, run_id: &str) -> Result<bool> {
+    Ok(results::read_runs(runs)?
+        .iter()
+        .any(|row| row.run_id == run_id && row.status != Status::Failed))
 }
 
 /// Never lose a result: a row that could not be written goes to stderr as CSV, header first,
@@ -299,21 +370,32 @@ fn one_line(text: &str) -> String {
     }
 }
 
-/// Fails before any work if an output cannot be written: the runs and epochs files must be
-/// regular files (or absent in a folder that can hold them) and the models folder a folder
-/// harness can write to.
+/// Every file a run of `settings` reads and writes, for [`Claims::check`]: the config and the
+/// dataset files it reads; the runs file (with its journal) and the epochs file it writes. (Its
+/// model file is named by its attempt, [`saved::model_file`]: a name no other file has.)
+pub fn claims(settings: &Settings) -> Claims {
+    let output = &settings.output;
+    let mut claims = Claims::new();
+    if let Some(config) = &settings.config {
+        claims.reads(config, "the config");
+    }
+    for file in mnist::existing_files(settings.data.dataset, settings.data.dir.as_deref()) {
+        claims.reads(&file, "a dataset file");
+    }
+    claims.writes_runs(&output.runs, "output.runs").writes_rows(
+        &output.epochs,
+        Rows::Epochs,
+        "output.epochs",
+    );
+    claims
+}
+
+/// Fails before any work if an output cannot be written, or is also an input or another
+/// output ([`claims`]): the runs and epochs files must be regular files (or absent in a folder
+/// that can hold them) and the models folder a folder harness can write to.
 pub fn check_outputs(settings: &Settings) -> Result<()> {
     let output = &settings.output;
-    if crate::record::journal::real_path(&output.runs)
-        == crate::record::journal::real_path(&output.epochs)
-    {
-        return Err(user_error(format!(
-            "output.runs ({}) and output.epochs ({}) name the same file; the two files have \
-             different columns: give each its own",
-            output.runs.display(),
-            output.epochs.display()
-        )));
-    }
+    claims(settings).check()?;
     check_file_output(&output.runs, "output.runs")?;
     check_file_output(&output.epochs, "output.epochs")?;
     if output.save_model {
@@ -439,7 +521,13 @@ fn check_headers(settings: &Settings) -> Result<()> {
 /// was killed, say).
 pub fn failed_row(settings: &Settings, error: &str) -> RunRow {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut row = base_row(settings, settings.backend.resolve(), "unknown", started_at);
+    let mut row = base_row(
+        settings,
+        settings.backend.resolve(),
+        "unknown",
+        started_at,
+        results::new_attempt(),
+    );
     row.status = Status::Failed;
     row.stop_reason = StopReason::Failed;
     row.error = one_line(error);
@@ -447,18 +535,24 @@ pub fn failed_row(settings: &Settings, error: &str) -> RunRow {
 }
 
 /// The row's settings columns; metrics are filled in after training.
-fn base_row(settings: &Settings, backend: BackendName, device: &str, started_at: String) -> RunRow {
+fn base_row(
+    settings: &Settings,
+    backend: BackendName,
+    device: &str,
+    started_at: String,
+    attempt: String,
+) -> RunRow {
     let train = &settings.train;
     RunRow {
         run_id: settings.run_id(backend),
-        attempt: results::new_attempt(),
+        attempt,
         started_at,
         name: settings.name.clone(),
         config: settings
             .config
             .as_ref()
             .map_or_else(|| NONE.to_string(), |p| p.display().to_string()),
-        rung: settings.rung,
+        rung: u64::from(settings.rung),
         seed: settings.seed,
         backend: backend.to_string(),
         device: if device.is_empty() { "unknown" } else { device }.to_string(),
@@ -473,17 +567,17 @@ fn base_row(settings: &Settings, backend: BackendName, device: &str, started_at:
         learning_rate: train.learning_rate,
         schedule: train.schedule.to_string(),
         warmup_epochs: train.warmup_epochs,
-        step_epochs: train.step_epochs as u32,
+        step_epochs: train.step_epochs as u64,
         step_factor: train.step_factor,
         momentum: train.momentum,
         weight_decay: train.weight_decay,
         batch_size: train.batch_size as u64,
-        epochs: train.epochs as u32,
+        epochs: train.epochs as u64,
         metric: train.metric.to_string(),
         keep: train.keep.to_string(),
-        patience: train.patience as u32,
+        patience: train.patience as u64,
         min_delta: train.min_delta,
-        augment_shift: settings.data.augment_shift as u32,
+        augment_shift: settings.data.augment_shift as u64,
         augment_rotate: settings.data.augment_rotate,
         params: settings.model.num_params() as u64,
         ..RunRow::default()
@@ -496,8 +590,8 @@ fn fill_metrics(row: &mut RunRow, outcome: &Outcome) {
     row.stop_reason = outcome.stop_reason;
     row.error = NONE.to_string();
     row.train_size = outcome.train_size as u64;
-    row.epochs_trained = outcome.epochs.len() as u32;
-    row.best_epoch = outcome.kept as u32;
+    row.epochs_trained = outcome.epochs.len() as u64;
+    row.best_epoch = outcome.kept as u64;
     if let Some(kept) = outcome.epochs.get(outcome.kept.saturating_sub(1)) {
         row.train_loss = kept.train_loss;
         row.train_accuracy = kept.train_accuracy;
@@ -506,11 +600,27 @@ fn fill_metrics(row: &mut RunRow, outcome: &Outcome) {
         row.test_loss = kept.test_loss;
         row.test_accuracy = kept.test_accuracy;
     }
+    let has_validation = row.validation_size > 0;
     if outcome.status == Status::Diverged {
-        row.error = format!(
-            "training loss became NaN, infinite or over {}x its first value",
-            train::DIVERGENCE_FACTOR
-        );
+        let last = outcome.epochs.last();
+        row.error = match last.and_then(|e| e.non_finite(has_validation).map(|m| (e.epoch, m))) {
+            Some((epoch, metric)) => {
+                format!("{metric} was not finite after epoch {epoch}: the weights diverged")
+            }
+            None => format!(
+                "training loss became NaN, infinite or over {}x its first value",
+                train::DIVERGENCE_FACTOR
+            ),
+        };
+    }
+    // The one rule, whatever the loop decided: a row with a metric that is not a finite
+    // number is never ok.
+    if row.status == Status::Ok
+        && let Some(metric) = row.non_finite_metric()
+    {
+        row.status = Status::Diverged;
+        row.stop_reason = StopReason::Diverged;
+        row.error = format!("{metric} is not finite: the run diverged");
     }
     row.train_seconds = outcome.epochs.iter().map(|e| e.train_seconds).sum();
     row.eval_seconds = outcome.epochs.iter().map(|e| e.eval_seconds).sum();
@@ -528,7 +638,7 @@ fn epoch_rows(row: &RunRow, epochs: &[EpochMetrics]) -> Vec<EpochRow> {
         .map(|e| EpochRow {
             run_id: row.run_id.clone(),
             attempt: row.attempt.clone(),
-            epoch: e.epoch as u32,
+            epoch: e.epoch as u64,
             learning_rate: e.learning_rate,
             train_loss: e.train_loss,
             train_accuracy: e.train_accuracy,
@@ -542,22 +652,25 @@ fn epoch_rows(row: &RunRow, epochs: &[EpochMetrics]) -> Vec<EpochRow> {
         .collect()
 }
 
-/// Saves the model to a temporary file, then renames it into place (never a half-written file);
-/// returns the SHA-256 of the file.
-fn save_model(model: crate::net::model::Mlp, path: &Path) -> Result<String> {
+/// Saves the model beside `path`, under a name of its own (`<path>.partial`), synced; returns
+/// that name and the SHA-256 of the file. The commit moves it to `path`.
+fn save_model(model: crate::net::model::Mlp, path: &Path) -> Result<(PathBuf, String)> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create folder {}", parent.display()))?;
     }
-    let partial = path.with_extension("bpk.partial");
+    let partial = crate::record::journal::sibling(path, "partial");
+    if crate::record::journal::failpoint_set("model-enospc") {
+        return Err(anyhow::Error::new(std::io::Error::from_raw_os_error(28)))
+            .with_context(|| format!("cannot save the model to {}", path.display()));
+    }
     model
         .save_file(&partial)
         .map_err(|e| anyhow::anyhow!("{e:?}"))
         .and_then(|()| {
             let bytes = std::fs::read(&partial)?;
             std::fs::File::open(&partial)?.sync_all()?;
-            std::fs::rename(&partial, path)?;
-            Ok(format!("{:x}", Sha256::digest(&bytes)))
+            Ok((partial.clone(), format!("{:x}", Sha256::digest(&bytes))))
         })
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&partial);

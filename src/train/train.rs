@@ -171,7 +171,8 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
         augment: job.augment,
     };
 
-    let mut epochs = Vec::with_capacity(settings.epochs);
+    // Grown as epochs are trained: train.epochs sizes nothing up front.
+    let mut epochs = Vec::new();
     let mut status = Status::Ok;
     let mut stop_reason = StopReason::Completed;
     let mut first_loss = None;
@@ -236,6 +237,11 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
                 eval_seconds: started.elapsed().as_secs_f64(),
             };
             observer.epoch_finished(&metrics);
+            // Weights that evaluate to a NaN or an infinity diverged, whatever the training
+            // loss said: such a run is never ok.
+            if metrics.non_finite(!job.validation_set.is_empty()).is_some() {
+                status = Status::Diverged;
+            }
             let patience_spent = keeper.observe(&metrics, trained);
             epochs.push(metrics);
             if status == Status::Diverged {
@@ -260,6 +266,24 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
         stop_reason,
         train_size,
     })
+}
+
+impl EpochMetrics {
+    /// The first metric of the epoch that is NaN or infinite (the validation metrics only when
+    /// images were held out), if any.
+    pub fn non_finite(&self, has_validation: bool) -> Option<&'static str> {
+        crate::record::results::first_non_finite(
+            [
+                self.train_loss,
+                self.train_accuracy,
+                self.val_loss,
+                self.val_accuracy,
+                self.test_loss,
+                self.test_accuracy,
+            ],
+            has_validation,
+        )
+    }
 }
 
 /// The learning rate of step `step` (0-based) of epoch `epoch` (0-based): a linear warm-up over

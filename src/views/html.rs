@@ -16,8 +16,10 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use crate::error::user_error;
+use crate::record::claims::{Claims, write_atomically};
 use crate::record::results::{self, EpochRow, RunRow};
 use crate::record::saved;
+use crate::text::{html_text, script_json};
 use crate::views::inspect;
 
 const SCRIPT: &str = include_str!("../../assets/report/report.js");
@@ -227,7 +229,7 @@ fn picture_candidates(data: &ReportData, models: &Path) -> Vec<usize> {
             data.get(row, "model_sha256")
                 .is_none_or(|sha| sha.text() != "none" && !sha.text().is_empty())
         })
-        .filter(|&row| model_file(data, row, models).is_file())
+        .filter(|&row| model_file(data, row, models).is_some())
         .filter_map(|row| data.accuracy(row).map(|a| (a, row)))
         .collect();
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -238,8 +240,14 @@ fn run_id(data: &ReportData, row: usize) -> &str {
     data.get(row, "run_id").map_or("", Cell::text)
 }
 
-fn model_file(data: &ReportData, row: usize, models: &Path) -> PathBuf {
-    models.join(format!("{}.bpk", run_id(data, row)))
+fn model_file(data: &ReportData, row: usize, models: &Path) -> Option<PathBuf> {
+    let text = |column: &str| data.get(row, column).map_or("", Cell::text).to_string();
+    let row = RunRow {
+        run_id: text("run_id"),
+        attempt: text("attempt"),
+        ..RunRow::default()
+    };
+    saved::existing_model_file(models, &row)
 }
 
 /// Loads a run's saved model. The one place this module loads a model.
@@ -397,6 +405,11 @@ pub fn report(
 
 /// Writes the page for `options.runs` into `options.output`.
 pub fn write(options: &Options) -> Result<Written> {
+    Claims::new()
+        .reads(&options.runs, "the runs file")
+        .reads(&options.epochs, "the epochs file")
+        .writes_file(&options.output, "report --html -o")
+        .check()?;
     let data = collect(&options.runs, &options.epochs)?;
     if data.rows.is_empty() {
         return Err(user_error(format!(
@@ -415,16 +428,7 @@ pub fn write(options: &Options) -> Result<Written> {
         &problems,
         options.max_pictures,
     )?;
-    if let Some(parent) = options
-        .output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create folder {}", parent.display()))?;
-    }
-    std::fs::write(&options.output, &html)
-        .with_context(|| format!("cannot write {}", options.output.display()))?;
+    write_atomically(&options.output, html.as_bytes())?;
     Ok(Written {
         path: options.output.clone(),
         bytes: html.len(),
@@ -459,7 +463,7 @@ pub fn render(
         },
         version: env!("CARGO_PKG_VERSION"),
     };
-    let json = script_safe(&serde_json::to_string(&page)?);
+    let json = script_json(&serde_json::to_string(&page)?);
     let mut html = String::with_capacity(json.len() + SCRIPT.len() + STYLE.len() + 2048);
     write!(
         html,
@@ -493,21 +497,9 @@ window.addEventListener('error', function (e) {{ window.reportErrors.push(String
 </body>
 </html>
 "#,
-        title = escape_html(&data.source),
+        title = html_text(&data.source),
     )?;
     Ok(html)
-}
-
-/// JSON that cannot close the `<script>` element it sits in.
-fn script_safe(json: &str) -> String {
-    json.replace('<', "\\u003c")
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -536,7 +528,7 @@ mod tests {
     #[test]
     fn embedded_json_cannot_end_the_script() {
         let json = serde_json::to_string(&"</script><script>alert(1)</script>").unwrap();
-        let safe = script_safe(&json);
+        let safe = script_json(&json);
         assert!(!safe.contains("</"));
         assert_eq!(
             serde_json::from_str::<String>(&safe).unwrap(),
@@ -576,7 +568,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let epoch = |attempt: &str, epoch: u32, val: f64| EpochRow {
+        let epoch = |attempt: &str, epoch: u64, val: f64| EpochRow {
             run_id: "r".into(),
             attempt: attempt.into(),
             epoch,

@@ -27,6 +27,7 @@ use plotters::prelude::*;
 use crate::choice::Choice;
 use crate::data::mnist::{self, DatasetName};
 use crate::error::user_error;
+use crate::record::claims::Claims;
 use crate::record::results::RunRow;
 use crate::record::saved::Loaded;
 use crate::views::plot::FONT_FAMILY;
@@ -49,14 +50,55 @@ pub fn command(loaded: &Loaded, out: Option<&Path>, image: Option<&str>) -> Resu
         || Path::new("results/inspect").join(&loaded.row.run_id),
         Path::to_path_buf,
     );
-    if let Some(image) = image {
-        let probe = Probe::parse(image);
+    let probe = image.map(Probe::parse);
+    claims(loaded, &out, probe.as_ref()).check()?;
+    if let Some(probe) = probe {
         println!("{}", activations(loaded, &probe, &out)?.display());
     }
     for file in inspect(loaded, &out)? {
         println!("{}", file.display());
     }
     Ok(crate::error::exit::OK)
+}
+
+/// The files `inspect` reads (the runs file, the model, an image) and writes into `out`.
+fn claims(loaded: &Loaded, out: &Path, probe: Option<&Probe>) -> Claims {
+    let mut claims = Claims::new();
+    claims
+        .reads(&loaded.runs_csv, "the runs file")
+        .reads(&loaded.model_file, "the model file")
+        .folder(out, "inspect -o");
+    for layer in 1..=loaded.model.layers.len() {
+        claims.writes_file(&layer_picture(out, layer), "inspect -o");
+    }
+    for name in CONFUSION_FILES {
+        claims.writes_file(&out.join(name), "inspect -o");
+    }
+    if let Some(probe) = probe {
+        if let Probe::File(path) = probe {
+            claims.reads(path, "--image");
+        }
+        claims.writes_file(&activations_picture(out, &probe.name()), "inspect -o");
+    }
+    claims
+}
+
+/// The picture of layer `layer` (1-based) in `out`.
+fn layer_picture(out: &Path, layer: usize) -> PathBuf {
+    out.join(format!("weights_layer{layer}.png"))
+}
+
+/// The files of [`confusion`], in the order it returns them.
+const CONFUSION_FILES: [&str; 4] = [
+    "confusion.csv",
+    "per_class.csv",
+    "confusion.png",
+    "wrong.png",
+];
+
+/// The picture of one image's activations in `out`.
+fn activations_picture(out: &Path, name: &str) -> PathBuf {
+    out.join(format!("activations_{name}.png"))
 }
 
 /// Writes the pictures and the confusion matrix of a loaded model into `out`.
@@ -73,7 +115,7 @@ pub fn inspect(loaded: &Loaded, out: &Path) -> Result<Vec<PathBuf>> {
             Some(bias) => floats(bias.val())?,
             None => vec![0.0; outputs],
         };
-        let path = out.join(format!("weights_layer{}.png", index + 1));
+        let path = layer_picture(out, index + 1);
         if index == 0 {
             weight_tiles(&values, &bias, outputs, outputs, &path)?;
         } else {
@@ -145,6 +187,16 @@ impl Probe {
         text.parse()
             .map_or_else(|_| Probe::File(PathBuf::from(text)), Probe::Test)
     }
+
+    /// What its picture is named after: `test12`, or the image file's stem.
+    pub fn name(&self) -> String {
+        match self {
+            Probe::Test(index) => format!("test{index}"),
+            Probe::File(path) => path
+                .file_stem()
+                .map_or("image".into(), |s| s.to_string_lossy().into_owned()),
+        }
+    }
 }
 
 /// Draws the activations of every layer for one image; returns the picture's path.
@@ -164,18 +216,15 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
             (
                 test.scaled(*index..*index + 1),
                 format!("true {}", test.labels[*index]),
-                format!("test{index}"),
+                probe.name(),
             )
         }
         Probe::File(path) => {
             let (pixels, _) = crate::views::predict::mnist_pixels(path, true)?;
-            let stem = path
-                .file_stem()
-                .map_or("image".into(), |s| s.to_string_lossy().into_owned());
             let file = path
                 .file_name()
-                .map_or(stem.clone(), |s| s.to_string_lossy().into_owned());
-            (pixels, file, stem)
+                .map_or(probe.name(), |s| s.to_string_lossy().into_owned());
+            (pixels, file, probe.name())
         }
     };
     let input = Tensor::<2>::from_data(TensorData::new(pixels.clone(), [1, 784]), &loaded.device);
@@ -212,7 +261,7 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
         .max(title_width as i32 + 20) as u32;
     let layer_rows: i32 = layers.iter().map(|l| rows_of(l.len())).sum();
     let height = (60 + 28 * 6 + 20 + layers.len() as i32 * 24 + layer_rows * cell + 40) as u32;
-    let path = out.join(format!("activations_{name}.png"));
+    let path = activations_picture(out, &name);
     {
         let root = BitMapBackend::new(&path, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(crate::views::plot::drawing)?;
@@ -520,12 +569,13 @@ fn confusion(loaded: &Loaded, test: &mnist::Split, out: &Path) -> Result<Vec<Pat
         };
         per_class.push_str(&format!("{digit},{total},{},{accuracy:.4}\n", row[digit]));
     }
-    let csv_path = out.join("confusion.csv");
-    let per_class_path = out.join("per_class.csv");
+    let [csv_name, per_class_name, png_name, wrong_name] = CONFUSION_FILES;
+    let csv_path = out.join(csv_name);
+    let per_class_path = out.join(per_class_name);
     std::fs::write(&csv_path, csv)?;
     std::fs::write(&per_class_path, per_class)?;
 
-    let png = out.join("confusion.png");
+    let png = out.join(png_name);
     let cell = 48;
     let side = 60 + 10 * cell + 20;
     let root = BitMapBackend::new(&png, (side as u32, side as u32 + 30)).into_drawing_area();
@@ -575,7 +625,7 @@ fn confusion(loaded: &Loaded, test: &mnist::Split, out: &Path) -> Result<Vec<Pat
     root.present().map_err(crate::views::plot::drawing)?;
     drop(root);
     wrong.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let sheet = out.join("wrong.png");
+    let sheet = out.join(wrong_name);
     contact_sheet(test, &wrong[..wrong.len().min(24)], &sheet)?;
     Ok(vec![csv_path, per_class_path, png, sheet])
 }

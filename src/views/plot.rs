@@ -27,6 +27,7 @@ use plotters::prelude::*;
 
 use crate::error::{exit, user_error};
 use crate::net::model::MlpConfig;
+use crate::record::claims::Claims;
 use crate::record::results::{self, EpochRow, RunRow, Status};
 
 /// The charts' font, registered once per process.
@@ -63,6 +64,17 @@ pub fn plot(
     selection: &Selection,
 ) -> Result<Written> {
     register_font();
+    let mut claims = Claims::new();
+    claims
+        .reads(runs_csv, "the runs file")
+        .reads(epochs_csv, "the epochs file")
+        .folder(out_dir, "plot -o");
+    for name in CHARTS {
+        for extension in ["svg", "png"] {
+            claims.writes_file(&out_dir.join(format!("{name}.{extension}")), "plot -o");
+        }
+    }
+    claims.check()?;
     crate::input::regular_file(runs_csv, "runs file", crate::input::CSV_MAX)?;
     let rows = results::read_runs(runs_csv)?;
     let ok: Vec<RunRow> = results::effective(&rows)
@@ -117,25 +129,29 @@ pub fn plot(
         files.extend([svg, png]);
         Ok(())
     };
+    let [params, seconds, learning] = CHARTS;
+    both(params, &|area| scatter(area, &ok, Axis::Params), &|area| {
+        scatter(area, &ok, Axis::Params)
+    })?;
     both(
-        "accuracy_vs_params",
-        &|area| scatter(area, &ok, Axis::Params),
-        &|area| scatter(area, &ok, Axis::Params),
-    )?;
-    both(
-        "accuracy_vs_seconds",
+        seconds,
         &|area| scatter(area, &ok, Axis::Seconds),
         &|area| scatter(area, &ok, Axis::Seconds),
     )?;
     if !curves.is_empty() {
-        both(
-            "learning_curves",
-            &|area| learning_curves(area, &curves),
-            &|area| learning_curves(area, &curves),
-        )?;
+        both(learning, &|area| learning_curves(area, &curves), &|area| {
+            learning_curves(area, &curves)
+        })?;
     }
     Ok(Written { files })
 }
+
+/// The charts `plot` draws, each as SVG and PNG.
+const CHARTS: [&str; 3] = [
+    "accuracy_vs_params",
+    "accuracy_vs_seconds",
+    "learning_curves",
+];
 
 /// `harness plot`: draws the charts and prints the files written.
 pub fn command(

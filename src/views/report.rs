@@ -15,7 +15,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::error::{exit, suggestion, user_error};
+use crate::record::claims::{Claims, write_atomically};
 use crate::record::results::{self, RunRow, Status};
+use crate::text::markdown_cell;
 
 /// One group's figures.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,7 +147,7 @@ pub fn markdown(path: &Path, group_by: &[String]) -> Result<String> {
          seconds |",
         shown
             .iter()
-            .map(|&i| group_by[i].as_str())
+            .map(|&i| markdown_cell(&group_by[i]))
             .collect::<Vec<_>>()
             .join(" | ")
     )?;
@@ -163,7 +165,7 @@ pub fn markdown(path: &Path, group_by: &[String]) -> Result<String> {
             "| {} | {} | {} | {:.4} ± {sd} | {:.4} | {} | {:.1} |",
             shown
                 .iter()
-                .map(|&i| group.key[i].as_str())
+                .map(|&i| markdown_cell(&group.key[i]))
                 .collect::<Vec<_>>()
                 .join(" | "),
             group.runs,
@@ -193,7 +195,7 @@ pub fn markdown(path: &Path, group_by: &[String]) -> Result<String> {
         .filter_map(|i| {
             groups
                 .first()
-                .map(|g| format!("{} = {}", group_by[i], g.key[i]))
+                .map(|g| format!("{} = {}", group_by[i], markdown_cell(&g.key[i])))
         })
         .collect();
     if !constant.is_empty() {
@@ -223,11 +225,16 @@ pub fn command(runs: &Path, group_by: &[String], output: Option<&Path>) -> Resul
     } else {
         group_by.to_vec()
     };
+    if let Some(path) = output {
+        Claims::new()
+            .reads(runs, "the runs file")
+            .writes_file(path, "report -o")
+            .check()?;
+    }
     let table = markdown(runs, &group_by)?;
     match output {
         Some(path) => {
-            std::fs::write(path, &table)
-                .map_err(|e| user_error(format!("cannot write {}: {e}", path.display())))?;
+            write_atomically(path, table.as_bytes()).map_err(|e| user_error(format!("{e:#}")))?;
             println!("report written to {}", path.display());
         }
         None => print!("{table}"),
