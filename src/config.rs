@@ -344,6 +344,8 @@ pub fn show(value: &toml::Value) -> String {
         toml::Value::String(s) => s.clone(),
         toml::Value::Array(items) if items.is_empty() => "none".to_string(),
         toml::Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join("x"),
+        // Far from one in exponent form, as [`crate::text::number`] writes it; else as TOML.
+        toml::Value::Float(x) if crate::text::number(*x).contains('e') => crate::text::number(*x),
         other => other.to_string(),
     }
 }
@@ -672,7 +674,8 @@ impl RawConfig {
             problems.push(Problem::new(
                 "train.warmup_epochs",
                 format!(
-                    "{warmup} is not allowed; the warm-up must end before train.epochs ({epochs})"
+                    "{} is not allowed; the warm-up must end before train.epochs ({epochs})",
+                    crate::text::number(warmup)
                 ),
             ));
         }
@@ -871,12 +874,13 @@ fn bounded(
         Some(x) => Err(Problem::new(
             key,
             format!(
-                "{x} is not allowed; must be a number from {} to {}",
-                range.start(),
+                "{} is not allowed; must be a number from {} to {}",
+                crate::text::number(x),
+                crate::text::number(*range.start()),
                 if *range.end() == f64::MAX {
                     "any larger number".to_string()
                 } else {
-                    range.end().to_string()
+                    crate::text::number(*range.end())
                 }
             ),
         )),
@@ -947,7 +951,10 @@ fn positive(key: &str, value: Option<f64>, default: f64) -> Result<f64, Problem>
         Some(x) if x.is_finite() && x > 0.0 => Ok(x),
         Some(x) => Err(Problem::new(
             key,
-            format!("{x} is not allowed; must be a number > 0"),
+            format!(
+                "{} is not allowed; must be a number > 0",
+                crate::text::number(x)
+            ),
         )),
     }
 }
@@ -958,7 +965,10 @@ fn non_negative(key: &str, value: Option<f64>) -> Result<f64, Problem> {
         Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
         Some(x) => Err(Problem::new(
             key,
-            format!("{x} is not allowed; must be a number >= 0"),
+            format!(
+                "{} is not allowed; must be a number >= 0",
+                crate::text::number(x)
+            ),
         )),
     }
 }
@@ -969,7 +979,10 @@ fn fraction(key: &str, value: Option<f64>) -> Result<f64, Problem> {
         Some(x) if (0.0..1.0).contains(&x) => Ok(x),
         Some(x) => Err(Problem::new(
             key,
-            format!("{x} is not allowed; must be in [0, 1)"),
+            format!(
+                "{} is not allowed; must be in [0, 1)",
+                crate::text::number(x)
+            ),
         )),
     }
 }

@@ -63,8 +63,40 @@ pub fn script_json(json: &str) -> String {
     json.replace('<', "\\u003c")
 }
 
+/// A number as a person reads it: plainly from 0.00001 to 10^16, in exponent form beyond
+/// (`1.5e-320`, not three hundred zeros), always the shortest text that reads back exactly.
+pub fn number(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() || (1e-5..1e16).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_far_from_one_use_an_exponent_and_read_back_exactly() {
+        for x in [
+            0.0,
+            0.1,
+            3.0,
+            1e-4,
+            123456.5,
+            1e-320,
+            1.5e-7,
+            1e20,
+            -8.2e307,
+            f64::MAX,
+        ] {
+            let text = super::number(x);
+            assert!(text.len() <= 24, "{text}");
+            assert_eq!(text.parse::<f64>().unwrap(), x, "{text}");
+        }
+        assert_eq!(super::number(1e-320), "1e-320");
+        assert_eq!(super::number(0.25), "0.25");
+    }
+
     use super::*;
 
     #[test]

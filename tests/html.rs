@@ -680,3 +680,68 @@ fn a_thousand_runs_stay_under_5_mb_and_open_and_sort() {
     assert_eq!(browser.script("return window.reportErrors;"), json!([]));
     assert!(load_ms > 0.0 && sorts.iter().all(|&ms| ms >= 0.0));
 }
+
+/// Regression: run ids and activations named after the properties every JavaScript object
+/// has (`__proto__`, `constructor`, `toString`) made the page claim pictures it did not have
+/// and colour rows with `function Object()`. Every lookup by a value from the runs file is of
+/// the page's own data only.
+#[test]
+fn runs_named_like_object_properties_get_no_pictures_and_real_colours() {
+    let Some((chromium, chromedriver)) = programs_or_skip("runs_named_like_object_properties")
+    else {
+        return;
+    };
+    let _one = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let work = Workdir::new();
+    let names = [
+        "__proto__",
+        "constructor",
+        "toString",
+        "hasOwnProperty",
+        "valueOf",
+        "prototype",
+    ];
+    let runs: Vec<RunRow> = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| RunRow {
+            run_id: (*name).into(),
+            attempt: format!("a{k}"),
+            started_at: format!("2026-11-29T00:00:0{k}Z"),
+            name: (*name).into(),
+            dataset: "mnist".into(),
+            shape: "784-16-10".into(),
+            activation: names[(k + 1) % names.len()].into(),
+            output: "softmax".into(),
+            params: 12_730,
+            test_accuracy: 0.9 + k as f64 / 100.0,
+            status: Status::Ok,
+            model_sha256: "0".repeat(64),
+            ..RunRow::default()
+        })
+        .collect();
+    std::fs::create_dir_all(work.path().join("r")).unwrap();
+    std::fs::write(work.path().join("r/runs.csv"), results::to_csv(&runs, true)).unwrap();
+    work.harness(&["report", "--html", "r/runs.csv"])
+        .expect_code(0);
+    let browser = Browser::start(&chromium, &chromedriver);
+    browser.open(&work.path().join("r/report.html"));
+    let seen = browser.script(
+        "const html = document.documentElement.outerHTML;
+         return {errors: window.reportErrors, runs: window.reportReady.runs,
+                 rows: document.querySelectorAll('#runs tbody tr').length,
+                 badges: document.querySelectorAll('.badge[title=\"weight pictures in this page\"]').length,
+                 native: html.includes('[native code]') || html.includes('function Object'),
+                 pictures: document.body.innerText.includes('Weight pictures for')};",
+    );
+    assert_eq!(seen["errors"], json!([]), "{seen}");
+    assert_eq!(seen["runs"], json!(names.len()), "{seen}");
+    assert_eq!(seen["rows"], json!(names.len()), "{seen}");
+    assert_eq!(seen["badges"], json!(0), "no run has pictures: {seen}");
+    assert_eq!(
+        seen["native"],
+        json!(false),
+        "a prototype's function shown: {seen}"
+    );
+    assert_eq!(seen["pictures"], json!(false), "{seen}");
+}

@@ -163,3 +163,40 @@ fn the_default_grouping_is_every_setting_but_the_seed() {
         "{stdout}"
     );
 }
+
+/// Regression: a name or an activation holding `|` or a newline forged table rows and whole
+/// groups. Every cell of every column is escaped: the table keeps one line per group, and
+/// every line the same number of cells.
+#[test]
+fn text_in_any_column_cannot_forge_a_row_or_a_cell() {
+    let work = Workdir::new();
+    let path = work.path().join("runs.csv");
+    let forged = "relu | 1 | validation | 0.9999 ± 0";
+    let mut rows = vec![
+        row(
+            SMALL,
+            "relu\n| fake | 9 | test | 1.0000 ± 0 |",
+            1,
+            0.9,
+            Status::Ok,
+        ),
+        row(SMALL, "sigmoid", 1, 0.8, Status::Ok),
+    ];
+    rows[1].name = forged.into();
+    rows[0].name = "<script>alert(1)</script>`x`\\".into();
+    write_rows(&path, &rows);
+    for group_by in ["name", "activation", "name,activation,shape"] {
+        let run = work.harness(&["report", "runs.csv", "--group-by", group_by]);
+        run.expect_code(0);
+        let stdout = run.stdout();
+        let table: Vec<&str> = stdout.lines().filter(|l| l.starts_with('|')).collect();
+        // A header, its separator and one line per group (two groups).
+        assert_eq!(table.len(), 4, "{group_by}:\n{stdout}");
+        let cells = |line: &str| line.replace("\\|", "").matches('|').count();
+        assert!(
+            table.iter().all(|l| cells(l) == cells(table[0])),
+            "{group_by}:\n{stdout}"
+        );
+        assert!(!stdout.contains("<script>"), "{stdout}");
+    }
+}

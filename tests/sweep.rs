@@ -500,3 +500,138 @@ fn halving_runs_rung_by_rung_across_shards_and_resumes_after_a_kill() {
     assert_eq!((rows.len(), ids.len()), (9, 9), "6 + 3 points, each once");
     assert_eq!(rows.iter().filter(|r| r["rung"] == "1").count(), 3);
 }
+
+/// A grid of four widths, each point about a second.
+fn widths_experiment(work: &Workdir, widths: &str) -> String {
+    work.write(
+        "widths.toml",
+        &format!(
+            "[base]\ndata.dir = \"{}\"\ndata.train_limit = 5000\ndata.validation = 500\n\
+             data.test_limit = 500\nmodel.hidden = [16]\nmodel.activation = \"relu\"\n\
+             model.output = \"softmax\"\ntrain.epochs = 2\ntrain.batch_size = 50\ntrain.loss = \"cross_entropy\"\n\
+             train.optimizer = \"adam\"\ntrain.learning_rate = 1e-3\n[grid]\n\
+             \"model.hidden\" = {widths}\n",
+            repo().join("data/mnist").display()
+        ),
+    );
+    "widths.toml".to_string()
+}
+
+/// Every row's model is the file it names, byte for byte, and `inspect` opens it.
+fn assert_models_match_rows(work: &Workdir) {
+    use sha2::{Digest, Sha256};
+    for row in runs(work, "results/runs.csv") {
+        let model = work.path().join(format!(
+            "results/models/{}.{}.bpk",
+            row["run_id"], row["attempt"]
+        ));
+        let bytes =
+            std::fs::read(&model).unwrap_or_else(|e| panic!("{} of {row:?}: {e}", model.display()));
+        assert_eq!(
+            format!("{:x}", Sha256::digest(&bytes)),
+            row["model_sha256"],
+            "{} is not the model its row recorded",
+            model.display()
+        );
+        let out = format!("inspect-{}", row["run_id"]);
+        work.harness(&["inspect", &row["run_id"], "-o", &out])
+            .expect_code(0);
+    }
+}
+
+/// Regression: two sweeps of one experiment at once both trained every point, and the loser
+/// saved its model over the winner's before its commit found the row there, so no row's
+/// model_sha256 matched its file.
+#[test]
+fn two_sweeps_at_once_train_each_point_once_and_every_model_matches_its_row() {
+    let work = Workdir::new();
+    let experiment = widths_experiment(&work, "[[128], [96], [64, 64], [80]]");
+    let start = |jobs: &str| {
+        work.command(&["sweep", &experiment, "--jobs", jobs])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start a sweep")
+    };
+    let (first, second) = (start("2"), start("1"));
+    let outputs = [first, second].map(|child| child.wait_with_output().unwrap());
+    for output in &outputs {
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let rows = runs(&work, "results/runs.csv");
+    let ids: BTreeSet<&String> = rows.iter().map(|r| &r["run_id"]).collect();
+    assert_eq!(
+        (rows.len(), ids.len()),
+        (4, 4),
+        "one row per point: {rows:?}"
+    );
+    // Each point trained once: one attempt's epochs per point, one model file per point.
+    let attempts: BTreeSet<String> = csv_rows(&work.path().join("results/epochs.csv"))
+        .into_iter()
+        .map(|r| r["attempt"].clone())
+        .collect();
+    assert_eq!(attempts.len(), 4, "{attempts:?}");
+    let models = std::fs::read_dir(work.path().join("results/models"))
+        .unwrap()
+        .count();
+    assert_eq!(models, 4, "a model of an attempt no row holds was left");
+    assert_models_match_rows(&work);
+}
+
+/// Regression: workers re-read the experiment and took their point by index, so a point
+/// inserted at the front of a running sweep's grid made it train the wrong points under the
+/// right names (and exit 0).
+#[test]
+fn an_experiment_edited_under_a_running_sweep_stops_it_and_records_only_what_it_read() {
+    let work = Workdir::new();
+    let experiment = widths_experiment(&work, "[[128, 128], [16], [32], [48]]");
+    let planned = dry_run_ids(&work, &experiment);
+    let sweep = work
+        .command(&["sweep", &experiment, "--jobs", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a sweep");
+    // Edit it while the first point trains.
+    let epochs_csv = work.path().join("results/epochs.csv");
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(work.path().join("results/runs.csv"))
+        .map_or(0, |t| t.lines().count())
+        < 1
+        && !epochs_csv.exists()
+    {
+        assert!(started.elapsed().as_secs() < 60, "the sweep did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    widths_experiment(&work, "[[8], [128, 128], [16], [32], [48]]");
+    let output = sweep.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("changed while the sweep ran"), "{stderr}");
+    // Whatever was recorded is a point of the experiment as the sweep read it, with the
+    // settings its name says.
+    let rows = runs(&work, "results/runs.csv");
+    assert!(rows.len() < 4, "{rows:?}");
+    for row in &rows {
+        assert!(
+            planned.contains(&row["run_id"]),
+            "{row:?} is no point it read"
+        );
+        let width = row["shape"]
+            .trim_start_matches("784-")
+            .trim_end_matches("-10");
+        assert!(
+            row["name"].ends_with(&width.replace('-', "x")) || row["name"].contains(width),
+            "{} trained {}",
+            row["name"],
+            row["shape"]
+        );
+    }
+    assert_models_match_rows(&work);
+}

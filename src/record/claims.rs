@@ -182,8 +182,10 @@ impl Claims {
                 }
                 return Err(user_error(conflict(claim, other)));
             }
-            if claim.role == Role::Replace {
-                check_not_record(claim)?;
+            match claim.role {
+                Role::Replace => check_not_record(claim)?,
+                Role::Rows(rows) => check_rows_file(claim, rows)?,
+                _ => {}
             }
         }
         Ok(())
@@ -254,10 +256,36 @@ fn check_not_record(claim: &Claim) -> Result<()> {
     Ok(())
 }
 
+/// Rows are appended to (or merged into) a results file of their own kind only: never to a
+/// model, a journal or a results file of the other kind.
+fn check_rows_file(claim: &Claim, rows: Rows) -> Result<()> {
+    let expected = match rows {
+        Rows::Runs => "a runs file",
+        Rows::Epochs => "an epochs file",
+    };
+    if !claim.path.exists() {
+        return Ok(());
+    }
+    match record_kind(&claim.path) {
+        Some(kind) if kind != expected => Err(user_error(format!(
+            "{} {} is {kind}, part of the record, not {expected}; harness never writes rows \
+             into it: choose another file",
+            claim.what,
+            claim.path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The first bytes of every model file harness saves (burn's binary file record).
+const MODEL_MAGIC: &[u8] = b"NRUB";
+
 /// What part of the record a file is, if it is one: a runs or epochs file of any format, a
 /// journal, a model.
 pub fn record_kind(path: &Path) -> Option<&'static str> {
-    if path.extension().is_some_and(|e| e == "bpk") {
+    let real = journal::real_path(path);
+    if path.extension().is_some_and(|e| e == "bpk") || real.extension().is_some_and(|e| e == "bpk")
+    {
         return Some("a saved model");
     }
     let mut head = Vec::new();
@@ -266,6 +294,11 @@ pub fn record_kind(path: &Path) -> Option<&'static str> {
         return None;
     }
     file.take(256).read_to_end(&mut head).ok()?;
+    // burn's binary records begin with its magic number, whatever the file is called (a hard
+    // link to a model need not end in .bpk).
+    if head.starts_with(MODEL_MAGIC) {
+        return Some("a saved model");
+    }
     let head = String::from_utf8_lossy(&head);
     let head = head.trim_start_matches('\u{feff}');
     if head.starts_with("run_id,attempt,started_at,") || head.starts_with("run_id,started_at,") {

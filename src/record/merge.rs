@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::error::{exit, user_error};
+use crate::record::claims::{Claims, Rows};
 use crate::record::journal::{self, Locked, Pair};
 use crate::record::results::{self, EpochRow, Row, RunRow};
 
@@ -131,6 +132,22 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 fn merge_rows<T: Row>(inputs: &[PathBuf], output: &Path) -> Result<Merged> {
+    // Merge rewrites rows of one kind: its output may be one of its inputs (merged into), but
+    // never a file of the other kind, a journal, a lock or another name harness keeps.
+    let rows = if T::WHAT == RunRow::WHAT {
+        Rows::Runs
+    } else {
+        Rows::Epochs
+    };
+    let mut claims = Claims::new();
+    for input in inputs {
+        claims.writes_rows(input, rows, "merge input");
+    }
+    match rows {
+        Rows::Runs => claims.writes_runs(output, "merge -o"),
+        Rows::Epochs => claims.writes_rows(output, rows, "merge -o"),
+    };
+    claims.check()?;
     let existed = output.exists();
     merge_locked::<T>(inputs, output, existed).inspect_err(|_| {
         // Leave no empty file behind where there was none.

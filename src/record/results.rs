@@ -381,17 +381,29 @@ fn header_problem<T: Row>(path: &Path, found: &str) -> anyhow::Error {
          this one away.\n  found:    {}\n  expected: {}",
         path.display(),
         first_difference + 1,
-        found_columns
-            .get(first_difference)
-            .copied()
-            .unwrap_or("(end)"),
+        clip(
+            found_columns
+                .get(first_difference)
+                .copied()
+                .unwrap_or("(end)"),
+            40
+        ),
         expected_columns
             .get(first_difference)
             .copied()
             .unwrap_or("(end)"),
-        found.escape_debug(),
+        clip(&found.escape_debug().to_string(), 200),
         expected
     ))
+}
+
+/// At most `max` characters of `text`, with an ellipsis where it was cut: a binary file's
+/// "header" can be a megabyte long.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
 }
 
 /// The first line of `bytes`, without its newline.

@@ -275,10 +275,18 @@ impl Distribution {
     }
 }
 
-/// `x` with the fewest significant digits, from 4, that keep it inside `[low, high]`; `x`
-/// itself when even 17 digits do not (it is inside: it was clamped there).
+/// `x` with the fewest significant digits that keep it inside `[low, high]`, from 4 more than
+/// the range needs to tell its ends apart (so that a narrow range such as [0.999, 0.99999]
+/// gives distinct draws, not a handful of 4-digit values); `x` itself when even 17 digits do
+/// not (it is inside: it was clamped there).
 fn round_within(x: f64, low: f64, high: f64) -> f64 {
-    (3..17)
+    let scale = low.abs().max(high.abs()) / (high - low);
+    let extra = if scale.is_finite() && scale > 1.0 {
+        (scale.log10().ceil() as usize).min(13)
+    } else {
+        0
+    };
+    (3 + extra..17)
         .filter_map(|digits| format!("{x:.digits$e}").parse::<f64>().ok())
         .find(|rounded| (low..=high).contains(rounded))
         .unwrap_or(x)
@@ -295,7 +303,7 @@ fn trial_rng(seed: i64, trial: usize, key: &str) -> Xoshiro256PlusPlus {
 
 impl Experiment {
     /// Reads an experiment file and expands it, applying `overrides` (`--set`) to every point
-    /// (they win over the grid, the random search and the extra points).
+    /// (a `--set` of a key the grid, the random search or an extra point varies is refused).
     pub fn load(path: &Path, overrides: &[Override]) -> Result<Experiment> {
         let source = crate::input::read_text(path, "experiment", crate::input::TEXT_MAX)?;
         Experiment::parse(&source, path, overrides)
@@ -527,7 +535,14 @@ impl Experiment {
             let mut all = changes.clone();
             all.extend(overrides.iter().cloned());
             all.extend(rung_epochs.clone());
-            let mut settings = base.settings(&all)?;
+            let mut settings = base.settings(&all).map_err(|error| match &rung_epochs {
+                Some(rung) => error.context(format!(
+                    "{}: rung 0 of [halving] trains every point {} epoch(s), and a point must \
+                     be valid as it will be trained",
+                    rung.origin, rung.value
+                )),
+                None => error,
+            })?;
             settings.config = Some(path.to_path_buf());
             let mut varies: Vec<(String, String)> = naming
                 .iter()

@@ -112,6 +112,9 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
         None => (0..experiment.rungs()).collect(),
     };
 
+    // Outputs are claimed before any work, a dry run's included: it shows what a run would do.
+    claims(experiment, shard).check()?;
+
     if options.dry_run {
         for &rung in &rungs {
             let points = match experiment.rung_points(rung, &select_from) {
@@ -154,8 +157,6 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
             point.settings.name
         )));
     }
-
-    claims(experiment, shard).check()?;
 
     let mut tally = Tally::default();
     let mut last_rung = Vec::new();

@@ -772,3 +772,77 @@ impl Observer for Display {
 fn digits(n: usize) -> usize {
     n.to_string().len()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::record::results;
+
+    /// Every setting a row records, at the extremes the config accepts, survives the row and
+    /// its CSV text and comes back as the value that was trained: no field is narrowed,
+    /// rounded or clamped on the way (a u32 epochs column once wrapped at 2^32).
+    #[test]
+    fn every_setting_round_trips_through_a_recorded_row_at_its_limits() {
+        let extremes = [
+            "seed = 9223372036854775807\n[data]\ndir = \"d\"\ntrain_limit = 1\ntest_limit = 1\n\
+             validation = 59999\naugment_shift = 4\naugment_rotate = 30.0\n\
+             [model]\nhidden = [10000000, 1]\ndropout = 0.9999999999999999\n\
+             [train]\nepochs = 100000\nbatch_size = 9223372036854775807\n\
+             learning_rate = 1.7976931348623157e308\nschedule = \"step\"\nstep_epochs = 100000\n\
+             step_factor = 2.2250738585072014e-308\nwarmup_epochs = 99999.99999999999\npatience = 100000\n\
+             min_delta = 5e-324\nmomentum = 0.9999999999999999\nweight_decay = 1e-320\n",
+            "seed = 0\n[data]\ndir = \"d\"\nvalidation = 0\n[model]\nhidden = []\n\
+             [train]\nepochs = 1\nbatch_size = 1\nlearning_rate = 5e-324\n",
+        ];
+        for text in extremes {
+            let settings = crate::config::parse(text, Path::new("x.toml"), &[])
+                .unwrap_or_else(|e| panic!("{e:#}\n{text}"));
+            let row = base_row(
+                &settings,
+                settings.backend,
+                "cpu",
+                "2026-12-07T00:00:00.000Z".into(),
+                "a0".into(),
+            );
+            let csv = results::to_csv(std::slice::from_ref(&row), true);
+            let back: Vec<RunRow> = results::parse(&csv, Path::new("runs.csv")).unwrap();
+            let back = &back[0];
+            let train = &settings.train;
+            let model = &settings.model;
+            assert_eq!(back.run_id, settings.run_id(settings.backend));
+            assert_eq!(back.seed, settings.seed);
+            assert_eq!(back.epochs, train.epochs as u64);
+            assert_eq!(back.step_epochs, train.step_epochs as u64);
+            assert_eq!(back.patience, train.patience as u64);
+            assert_eq!(back.batch_size, train.batch_size as u64);
+            assert_eq!(back.augment_shift, settings.data.augment_shift as u64);
+            let floats = [
+                (back.learning_rate, train.learning_rate),
+                (back.dropout, model.dropout),
+                (back.warmup_epochs, train.warmup_epochs),
+                (back.step_factor, train.step_factor),
+                (back.momentum, train.momentum),
+                (back.weight_decay, train.weight_decay),
+                (back.min_delta, train.min_delta),
+                (back.augment_rotate, settings.data.augment_rotate),
+            ];
+            for (recorded, trained) in floats {
+                assert_eq!(
+                    recorded.to_bits(),
+                    trained.to_bits(),
+                    "{recorded} vs {trained}"
+                );
+            }
+            let widths: Vec<usize> = back.shape.split('-').map(|w| w.parse().unwrap()).collect();
+            let mut expected = vec![784];
+            expected.extend(&model.hidden);
+            expected.push(10);
+            assert_eq!(widths, expected);
+            assert_eq!(back.params, model.num_params() as u64);
+            assert_eq!(back.activation, model.activation_label());
+            assert_eq!(back.schedule, train.schedule.to_string());
+        }
+    }
+}
