@@ -28,7 +28,7 @@ pub enum Command {
     /// Train the network a config file describes and append its results.
     ///
     /// Writes one row to output.runs (results/runs.csv), one row per epoch to output.epochs
-    /// (results/epochs.csv) and the trained model to output.models/<run_id>.bpk. Progress (a
+    /// (results/epochs.csv) and the trained model to output.models/<run_id>.<attempt>.bpk. Progress (a
     /// bar on a terminal, else one line per epoch) goes to stderr; the summary line to stdout.
     /// A run changed with --set is named after the changes (sigmoid_16x16_32x32_e5) unless
     /// --set name=... names it.
@@ -46,8 +46,9 @@ pub enum Command {
     ///
     /// Points whose run_id already has a row with status ok or diverged in the results file are
     /// skipped, so rerunning the same command after a crash completes the rest. Each point runs
-    /// in its own process. --set applies to every point and wins over the experiment's grid
-    /// and search values. Prints a summary naming the best point (by validation accuracy when
+    /// in its own process, from the settings the sweep read (an experiment or base config
+    /// changed while it runs stops it, exit 2). --set applies to every point and names it; a
+    /// --set of a key the grid, the search or an extra point varies is refused. Prints a summary naming the best point (by validation accuracy when
     /// the runs hold images out); exits 1 if a run failed.
     Sweep {
         /// The experiment file, e.g. experiments/ci.toml.
@@ -145,7 +146,7 @@ pub enum Command {
     /// digit's accuracy), wrong.png (the most confidently wrong test images) and, with --image,
     /// activations_<image>.png (every layer's activations for one image).
     Inspect {
-        /// A run id from the runs file, or a model file results/models/<run_id>.bpk.
+        /// A run id from the runs file, or a model file results/models/<run_id>.<attempt>.bpk.
         target: String,
         /// The runs file holding the run's row (its architecture).
         #[arg(long, default_value = "results/runs.csv")]
@@ -166,7 +167,7 @@ pub enum Command {
     /// digit scaled into 20x20 and centred by its mass. Prints the ten output activations and
     /// the chosen digit.
     Predict {
-        /// A run id from the runs file, or a model file results/models/<run_id>.bpk.
+        /// A run id from the runs file, or a model file results/models/<run_id>.<attempt>.bpk.
         target: String,
         /// Image files.
         #[arg(required = true)]
@@ -290,7 +291,7 @@ pub struct Overrides {
     /// The backend (overrides the config's `backend`; the run_id depends on it).
     #[arg(long)]
     pub backend: Option<BackendName>,
-    /// Override a config key: --set train.learning_rate=0.5, --set model.hidden=[32,32].
+    /// Override a config key: --set train.learning_rate=0.5, --set 'model.hidden=[32,32]'.
     ///
     /// Keys are dotted paths into the config; values are TOML (a bare word is a string).
     /// Repeat for several keys.

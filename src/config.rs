@@ -227,7 +227,7 @@ pub struct OutputSettings {
     pub runs: PathBuf,
     /// One row per epoch of every run.
     pub epochs: PathBuf,
-    /// Folder of trained models, `<run_id>.bpk`.
+    /// Folder of trained models, `<run_id>.<attempt>.bpk`.
     pub models: PathBuf,
     pub save_model: bool,
 }
@@ -305,7 +305,7 @@ impl Override {
 ///
 /// A run changed by `--set` is named as a sweep names its points: the config's name, then a
 /// label for each override that changes the result (`sigmoid_16x16_32x32_e5` for
-/// `--set model.hidden=[32,32] --set train.epochs=5`), unless `--set name=...` names it.
+/// `--set 'model.hidden=[32,32]' --set train.epochs=5`), unless `--set name=...` names it.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Settings> {
     let source = crate::input::read_text(path, "config", crate::input::TEXT_MAX)?;
     let overrides: Vec<Override> = overrides
@@ -945,10 +945,22 @@ fn limit(
     }
 }
 
+/// A rate the training can use: positive, and a normal 32-bit float (training computes in
+/// f32, where 1e-320 is 0 and 1e39 is infinite: the row would record a rate never used).
 fn positive(key: &str, value: Option<f64>, default: f64) -> Result<f64, Problem> {
     match value {
         None => Ok(default),
-        Some(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Some(x) if x.is_finite() && x > 0.0 && (x as f32).is_normal() => Ok(x),
+        Some(x) if x.is_finite() && x > 0.0 => Err(Problem::new(
+            key,
+            format!(
+                "{} is not allowed; training computes in 32-bit floats, which hold rates from \
+                 {:e} to {:e}",
+                crate::text::number(x),
+                f32::MIN_POSITIVE,
+                f32::MAX
+            ),
+        )),
         Some(x) => Err(Problem::new(
             key,
             format!(

@@ -673,3 +673,68 @@ fn a_model_that_cannot_be_saved_keeps_its_row() {
     assert_ne!(rows[0]["test_accuracy"], "NaN");
     assert_consistent(&work, 1, 2);
 }
+
+/// Regression: in a sweep, a point whose model could not be saved was reported `ok` and the
+/// sweep exited 0 (even with --strict); it now exits 1 naming the point, as `run` does.
+#[test]
+fn a_sweep_whose_model_cannot_be_saved_exits_1_naming_the_point() {
+    let work = Workdir::new();
+    work.write(
+        "two.toml",
+        &format!(
+            "[base]\ndata.dir = \"{}\"\ndata.train_limit = 500\ndata.test_limit = 200\n\
+             data.validation = 200\nmodel.hidden = [8]\nmodel.activation = \"relu\"\n\
+             model.output = \"softmax\"\ntrain.epochs = 1\ntrain.loss = \"cross_entropy\"\n\
+             train.optimizer = \"adam\"\ntrain.learning_rate = 0.01\n[grid]\nseed = [1, 2]\n",
+            repo().join("data/mnist").display()
+        ),
+    );
+    let mut command = work.command(&["sweep", "two.toml"]);
+    command.env("HARNESS_FAILPOINT", "model-enospc");
+    let run = work.run(&["sweep", "two.toml"], command);
+    run.expect_code(1)
+        .expect_stdout(&["but its model was not saved", "No space left on device"]);
+    assert_eq!(csv_rows(&work.path().join("results/runs.csv")).len(), 2);
+}
+
+/// Regression: `upgrade exp.runs exp.epochs` kept both originals as `exp.format1.csv`, the
+/// second over the first, and lost the runs file.
+#[test]
+fn an_upgrade_whose_files_would_share_a_backup_name_is_refused_untouched() {
+    let work = Workdir::new();
+    let runs = "run_id,started_at,name,config,dataset,backend,device,hidden,activation,output,\
+                init,loss,optimizer,learning_rate,momentum,weight_decay,batch_size,epochs,seed,\
+                train_size,test_size,params,train_loss,train_accuracy,test_loss,test_accuracy,\
+                train_seconds,eval_seconds,total_seconds,samples_per_second,status,error,\
+                harness_version\n\
+                0123abcd,2026-01-01T00:00:00Z,n,configs/x.toml,mnist,flex,cpu,16,relu,softmax,\
+                default,cross_entropy,adam,0.001,0.0,0.0,64,2,1,1000,100,12730,0.5,0.8,0.6,0.9,\
+                1.0,0.1,1.5,2000.0,ok,,0.1.0\n";
+    let epochs = "run_id,epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds\n\
+                  0123abcd,1,0.7,0.6,0.8,0.7,0.5\n0123abcd,2,0.5,0.8,0.6,0.9,0.5\n";
+    work.write("exp.runs", runs);
+    work.write("exp.epochs", epochs);
+    let run = work.harness(&["upgrade", "exp.runs", "exp.epochs"]);
+    run.expect_code(2).expect_stderr(&["exp.format1.csv"]);
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("exp.runs")).unwrap(),
+        runs
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("exp.epochs")).unwrap(),
+        epochs
+    );
+    assert!(!work.path().join("exp.format1.csv").exists());
+    // The same files under names of their own convert together.
+    std::fs::rename(work.path().join("exp.runs"), work.path().join("runs.csv")).unwrap();
+    std::fs::rename(
+        work.path().join("exp.epochs"),
+        work.path().join("epochs.csv"),
+    )
+    .unwrap();
+    work.harness(&["upgrade", "runs.csv"]).expect_code(0);
+    assert!(work.path().join("runs.format1.csv").is_file());
+    assert!(work.path().join("epochs.format1.csv").is_file());
+    assert_eq!(csv_rows(&work.path().join("runs.csv")).len(), 1);
+    assert_eq!(csv_rows(&work.path().join("epochs.csv")).len(), 2);
+}

@@ -184,3 +184,34 @@ fn every_shipped_config_runs_then_inspects_and_predicts() {
         assert_eq!(answer["outputs"].as_array().unwrap().len(), 10, "{answer}");
     }
 }
+
+/// Regression: a model whose weights are NaN (its row's checksum made to match) answered
+/// digit 0 with exit 0; a network with no finite output gives no answer.
+#[test]
+fn a_network_whose_outputs_are_not_finite_gives_no_digit() {
+    use sha2::{Digest, Sha256};
+    let work = Workdir::new();
+    let run_id = train(&work);
+    let models = work.path().join("results/models");
+    let model = std::fs::read_dir(&models)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "bpk"))
+        .unwrap();
+    // The last 20,000 bytes are weights: make them f32 NaNs.
+    let mut bytes = std::fs::read(&model).unwrap();
+    let len = bytes.len();
+    for chunk in bytes[len - 20_000..].chunks_mut(4) {
+        chunk.copy_from_slice(&f32::NAN.to_le_bytes());
+    }
+    std::fs::write(&model, &bytes).unwrap();
+    let runs = work.path().join("results/runs.csv");
+    let text = std::fs::read_to_string(&runs).unwrap();
+    let old = &csv_rows(&runs)[0]["model_sha256"];
+    let new = format!("{:x}", Sha256::digest(&bytes));
+    std::fs::write(&runs, text.replace(old.as_str(), &new)).unwrap();
+    save_png(&work.path().join("d.png"), &[128; 784], 28, false);
+    let run = work.harness(&["predict", &run_id, "d.png"]);
+    run.expect_code(1).expect_stderr(&["not finite"]);
+    assert!(!run.stdout().contains("NaN"), "{}", run.describe());
+}

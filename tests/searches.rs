@@ -187,17 +187,17 @@ fn random_draws_stay_inside_the_users_range() {
             0.99999,
         ),
         (
-            "\"train.learning_rate\" = { uniform = [1e-320, 2e-320] }",
+            "\"train.min_delta\" = { uniform = [1e-320, 2e-320] }",
             1e-320,
             2e-320,
         ),
         (
-            "\"train.learning_rate\" = { log_uniform = [1e-320, 2e-320] }",
+            "\"train.min_delta\" = { log_uniform = [1e-320, 2e-320] }",
             1e-320,
             2e-320,
         ),
         (
-            "\"train.learning_rate\" = { uniform = [1e300, 1.7e308] }",
+            "\"train.min_delta\" = { uniform = [1e300, 1.7e308] }",
             1e300,
             1.7e308,
         ),
@@ -223,6 +223,14 @@ fn random_draws_stay_inside_the_users_range() {
         .expect_stderr(&["train.learning_rate", "must be a number > 0"]);
     assert!(!run.stderr().contains("panicked"), "{}", run.describe());
     assert!(run.stderr().len() < 400, "{}", run.describe());
+    // Regression: a rate below what 32-bit training holds was recorded, and trained as 0.
+    experiment(
+        &work,
+        "[random]\ntrials = 3\n\"train.learning_rate\" = { log_uniform = [1e-320, 2e-320] }\n",
+    );
+    work.harness(&["sweep", "e.toml", "--dry-run"])
+        .expect_code(2)
+        .expect_stderr(&["train.learning_rate", "32-bit floats"]);
 }
 
 /// Every size the user gives is bounded before any work; a limit that takes every image is

@@ -244,7 +244,15 @@ fn check_not_record(claim: &Claim) -> Result<()> {
             claim.path.display()
         )));
     }
-    let kind = record_kind(&claim.path);
+    // Configs and experiments are what the record's rows name and every later run reads: a
+    // report or a picture never goes over one, whatever command reads it.
+    let kind = record_kind(&claim.path).or_else(|| {
+        let toml = journal::real_path(&claim.path)
+            .extension()
+            .is_some_and(|e| e == "toml")
+            || is_config(&claim.path);
+        toml.then_some("a TOML file (a config or an experiment, which rows name and runs read)")
+    });
     if let Some(kind) = kind {
         return Err(user_error(format!(
             "{} {} is {kind}, part of the record; harness never writes over it: choose another \
@@ -275,6 +283,21 @@ fn check_rows_file(claim: &Claim, rows: Rows) -> Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// Whether a file (under any name: a hard link need not end in .toml) is a harness config or
+/// experiment: TOML with one of their tables.
+fn is_config(path: &Path) -> bool {
+    let Ok(text) = crate::input::read_text(path, "file", crate::input::TEXT_MAX) else {
+        return false;
+    };
+    toml::from_str::<toml::Table>(&text).is_ok_and(|table| {
+        [
+            "data", "model", "train", "output", "base", "grid", "random", "halving", "point",
+        ]
+        .iter()
+        .any(|key| table.contains_key(*key))
+    })
 }
 
 /// The first bytes of every model file harness saves (burn's binary file record).

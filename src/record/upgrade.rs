@@ -85,8 +85,11 @@ const OLD_EPOCHS: &str = "run_id,epoch,train_loss,train_accuracy,test_loss,test_
 
 /// `harness upgrade RUNS [EPOCHS]`: converts both files in place and says what it did.
 pub fn command(runs: &Path, epochs: Option<&Path>, runs_only: bool) -> Result<u8> {
+    // A file reached through a symbolic link is converted where it is, and its original kept
+    // beside it there: the link stays a link to the converted file.
+    let runs = &crate::record::journal::real_path(runs);
     let epochs = match (epochs, runs_only) {
-        (Some(epochs), _) => Some(epochs.to_path_buf()),
+        (Some(epochs), _) => Some(crate::record::journal::real_path(epochs)),
         (None, true) => None,
         (None, false) => {
             let beside = epochs_beside(runs);
@@ -211,6 +214,23 @@ pub fn upgrade(runs_path: &Path, epochs_path: Option<&Path>) -> Result<Converted
     }
     claims.check()?;
     let files: Vec<&Path> = std::iter::once(runs_path).chain(epochs_path).collect();
+    // Each file's original and converted copy need names of their own: `exp.runs` and
+    // `exp.epochs` would both be kept as `exp.format1.csv`, the second over the first.
+    let mut names: Vec<PathBuf> = files.iter().map(|p| p.to_path_buf()).collect();
+    for path in &files {
+        for name in [backup(path), converted(path)] {
+            if names.contains(&name) {
+                return Err(user_error(format!(
+                    "cannot upgrade {}: its original would be kept as {}, a name another file \
+                     of this upgrade takes; rename the files so that their names differ before \
+                     the extension (runs.csv and epochs.csv)",
+                    path.display(),
+                    name.display()
+                )));
+            }
+            names.push(name);
+        }
+    }
     // Finish an upgrade interrupted while it moved the files: every file is converted and
     // waiting, or already moved (its original kept aside).
     let waiting = |path: &Path| converted(path).is_file();

@@ -608,6 +608,14 @@ fn run_workers(
             );
             match code {
                 Some(exit::OK | WORKER_DIVERGED) => println!("{progress}: {summary}"),
+                Some(WORKER_UNSAVED) => {
+                    // Recorded, but not all that was asked for was written: exit 1 at the end.
+                    outcome.failed += 1;
+                    println!(
+                        "{progress}: {summary}; but its model was not saved: {}",
+                        reason()
+                    );
+                }
                 Some(WORKER_UNWANTED) => {
                     outcome.unwanted += 1;
                     changed.store(true, Ordering::SeqCst);
@@ -726,6 +734,9 @@ const WORKER_BUSY: u8 = 13;
 /// Exit code of a worker that trained its point but recorded nothing: the experiment changed
 /// under it and no longer holds the point.
 const WORKER_UNWANTED: u8 = 14;
+/// Exit code of a worker whose run ended ok and was recorded, but whose model could not be
+/// saved (the row's `error` says why): the sweep exits 1, as `harness run` does.
+const WORKER_UNSAVED: u8 = 15;
 
 /// What `harness worker` is given.
 #[derive(Debug)]
@@ -814,7 +825,13 @@ pub fn worker(args: &WorkerArgs) -> Result<u8> {
     match row.status {
         Status::Ok => {
             println!("ok, {accuracy}, {:.1} s{note}", row.total_seconds);
-            Ok(exit::OK)
+            match &report.model_error {
+                Some(error) => {
+                    eprintln!("{error}");
+                    Ok(WORKER_UNSAVED)
+                }
+                None => Ok(exit::OK),
+            }
         }
         Status::Diverged => {
             println!("DIVERGED, {accuracy}{note}");

@@ -790,11 +790,11 @@ mod tests {
              validation = 59999\naugment_shift = 4\naugment_rotate = 30.0\n\
              [model]\nhidden = [10000000, 1]\ndropout = 0.9999999999999999\n\
              [train]\nepochs = 100000\nbatch_size = 9223372036854775807\n\
-             learning_rate = 1.7976931348623157e308\nschedule = \"step\"\nstep_epochs = 100000\n\
+             learning_rate = 3.4028234663852886e38\nschedule = \"step\"\nstep_epochs = 100000\n\
              step_factor = 2.2250738585072014e-308\nwarmup_epochs = 99999.99999999999\npatience = 100000\n\
              min_delta = 5e-324\nmomentum = 0.9999999999999999\nweight_decay = 1e-320\n",
             "seed = 0\n[data]\ndir = \"d\"\nvalidation = 0\n[model]\nhidden = []\n\
-             [train]\nepochs = 1\nbatch_size = 1\nlearning_rate = 5e-324\n",
+             [train]\nepochs = 1\nbatch_size = 1\nlearning_rate = 1.1754943508222875e-38\n",
         ];
         for text in extremes {
             let settings = crate::config::parse(text, Path::new("x.toml"), &[])

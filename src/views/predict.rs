@@ -175,6 +175,19 @@ pub fn predict(loaded: &Loaded, images: &[&Path], invert: bool) -> Result<Vec<Pr
         .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("reading outputs: {e:?}"))?;
+    // A network with non-finite weights answers NaN for every digit: that is no answer.
+    if let Some(image) = values
+        .chunks(10)
+        .zip(images)
+        .find(|(outputs, _)| outputs.iter().any(|v| !v.is_finite()))
+        .map(|(_, path)| path)
+    {
+        anyhow::bail!(
+            "the network's outputs for {} are not finite numbers (its weights are NaN or \
+             infinite: a diverged run, or a damaged model); no digit to give",
+            image.display()
+        );
+    }
     Ok(values
         .chunks(10)
         .zip(images)
