@@ -173,8 +173,9 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
             {
                 println!(
                     "rung {} of this shard is done; rung {rung} is chosen from every shard's \
-                     rung {} results ({error:#}). When every shard has finished, merge their \
-                     runs files into {} and run each shard again with --rung {rung}",
+                     rung {} results, and {} does not hold them all yet. When every shard has \
+                     finished, merge their runs files (harness merge runs-*.csv -o runs.csv) \
+                     and run each shard again with --rung {rung} --select-from runs.csv",
                     rung - 1,
                     rung - 1,
                     select_from.display()
