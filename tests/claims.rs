@@ -8,22 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{Workdir, repo};
-
-/// A run of a few hundred images: about a third of a second.
-fn tiny_config(work: &Workdir) -> String {
-    work.write(
-        "tiny.toml",
-        &format!(
-            "name = \"tiny\"\nseed = 3\n[data]\ndir = \"{}\"\ntrain_limit = 500\ntest_limit = 200\n\
-             validation = 200\n[model]\nhidden = [8]\nactivation = \"relu\"\noutput = \"softmax\"\n\
-             [train]\nepochs = 2\nbatch_size = 50\nloss = \"cross_entropy\"\noptimizer = \"adam\"\n\
-             learning_rate = 0.01\n",
-            repo().join("data/mnist").display()
-        ),
-    );
-    "tiny.toml".to_string()
-}
+use common::{Workdir, tiny_config};
 
 /// Every file under the folder with its bytes: what a refused command must leave as it was.
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -241,8 +226,8 @@ fn every_output_pointed_at_any_file_read_or_recorded_is_refused_and_nothing_chan
     assert!(work.path().join("pictures/confusion.csv").is_file());
 }
 
-/// Regression: `upgrade` took a runs file hard-linked to its epochs file, and a folder of
-/// models as a runs file.
+/// A models folder that is the runs file, and an upgrade whose runs file is a hard link of
+/// its epochs file, are refused naming both.
 #[test]
 fn upgrade_and_a_run_refuse_record_files_of_another_kind() {
     let work = Workdir::new();
@@ -254,6 +239,7 @@ fn upgrade_and_a_run_refuse_record_files_of_another_kind() {
     std::fs::write(work.path().join("e.csv"), "").unwrap();
     std::fs::hard_link(work.path().join("e.csv"), work.path().join("r.csv")).unwrap();
     let run = work.harness(&["upgrade", "r.csv", "e.csv"]);
-    run.expect_code(2);
+    run.expect_code(2)
+        .expect_stderr(&["is also the epochs file", "are one file: a link"]);
     assert!(!run.stderr().contains("panicked"), "{}", run.describe());
 }

@@ -9,22 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{Workdir, csv_rows, repo};
-
-/// A run of a few hundred images: about a third of a second.
-fn tiny_config(work: &Workdir) -> String {
-    work.write(
-        "tiny.toml",
-        &format!(
-            "name = \"tiny\"\nseed = 3\n[data]\ndir = \"{}\"\ntrain_limit = 500\ntest_limit = 200\n\
-             validation = 200\n[model]\nhidden = [8]\nactivation = \"relu\"\noutput = \"softmax\"\n\
-             [train]\nepochs = 2\nbatch_size = 50\nloss = \"cross_entropy\"\noptimizer = \"adam\"\n\
-             learning_rate = 0.01\n",
-            repo().join("data/mnist").display()
-        ),
-    );
-    "tiny.toml".to_string()
-}
+use common::{Workdir, csv_rows, repo, tiny_config};
 
 /// `harness ARGS` with `HARNESS_FAILPOINT` set.
 fn harness_failing_at(work: &Workdir, point: &str, args: &[&str]) -> std::process::Output {

@@ -305,16 +305,9 @@ fn a_run_with_a_non_finite_metric_is_never_ok() {
     ]);
     run.expect_code(1);
     for row in csv_rows(&work.path().join("results/runs.csv")) {
-        let finite = [
-            "train_loss",
-            "train_accuracy",
-            "val_loss",
-            "val_accuracy",
-            "test_loss",
-            "test_accuracy",
-        ]
-        .iter()
-        .all(|key| row[*key].parse::<f64>().is_ok_and(f64::is_finite));
+        let finite = harness::record::results::METRICS
+            .iter()
+            .all(|key| row[*key].parse::<f64>().is_ok_and(f64::is_finite));
         assert!(finite || row["status"] != "ok", "{row:?}");
         assert_eq!(row["status"], "diverged", "{row:?}");
     }

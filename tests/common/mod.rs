@@ -171,6 +171,22 @@ impl Run {
     }
 }
 
+/// `tiny.toml` in the folder: a run of a few hundred images, about a third of a second; returns
+/// its name.
+pub fn tiny_config(work: &Workdir) -> String {
+    work.write(
+        "tiny.toml",
+        &format!(
+            "name = \"tiny\"\nseed = 3\n[data]\ndir = \"{}\"\ntrain_limit = 500\ntest_limit = 200\n\
+             validation = 200\n[model]\nhidden = [8]\nactivation = \"relu\"\noutput = \"softmax\"\n\
+             [train]\nepochs = 2\nbatch_size = 50\nloss = \"cross_entropy\"\noptimizer = \"adam\"\n\
+             learning_rate = 0.01\n",
+            repo().join("data/mnist").display()
+        ),
+    );
+    "tiny.toml".to_string()
+}
+
 /// Rows of a CSV file as maps from column to value.
 pub fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut reader = csv::Reader::from_path(path)
