@@ -241,6 +241,20 @@ impl Browser {
         )
     }
 
+    /// Runs `condition` (a function body returning a boolean) until it is true, for up to
+    /// ten seconds. WebDriver's page load returns once `document.readyState` is complete,
+    /// which is before the navigation entry's `loadEventEnd` is filled in.
+    fn wait_until(&self, condition: &str) {
+        let start = std::time::Instant::now();
+        while self.script(condition) != json!(true) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "still false after 10 s: {condition}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     fn element(&self, css: &str) -> String {
         let found = self.call(
             "POST",
@@ -645,6 +659,9 @@ fn a_thousand_runs_stay_under_5_mb_and_open_and_sort() {
 
     let browser = Browser::start(&chromium, &chromedriver);
     browser.open(&page);
+    browser.wait_until(
+        "const n = performance.getEntriesByType('navigation')[0]; return n.loadEventEnd > 0;",
+    );
     let load = browser.script(
         "const n = performance.getEntriesByType('navigation')[0];
          return {load: n.loadEventEnd - n.startTime, ready: window.reportReady.milliseconds,
