@@ -185,6 +185,35 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a trained network in a format other tools load: safetensors (NumPy, PyTorch) or
+    /// ONNX (ONNX Runtime).
+    ///
+    /// safetensors holds the tensors of a PyTorch nn.Sequential of Linear layers and
+    /// activations (keys 0.weight, 0.bias, 2.weight, ...; weights [out, in]), strict
+    /// load_state_dict loads them, and its metadata holds the architecture (widths,
+    /// activations, output, input scaling). ONNX (opset 17) is the whole network: input
+    /// "pixels" [N, 784] in [0, 1], output "digits" [N, 10], the output function included.
+    /// README "Export" shows how to load both. An existing file is replaced only with --force.
+    Export {
+        /// A run id from the runs file, or a model file results/models/<run_id>.<attempt>.bpk.
+        target: String,
+        /// The format.
+        #[arg(long, short, default_value = "safetensors")]
+        format: crate::views::export::Format,
+        /// The file to write, or a folder to write it into (default:
+        /// results/exports/<run_id>.<format>).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// The runs file holding the run's row (its architecture and model checksum).
+        #[arg(long, default_value = "results/runs.csv")]
+        runs: PathBuf,
+        /// The folder of saved models.
+        #[arg(long, default_value = "results/models")]
+        models: PathBuf,
+    },
     /// Summarise a runs file as a Markdown table, grouped over seeds, best accuracy first; or,
     /// with --html, as one self-contained HTML page to open in a browser.
     ///

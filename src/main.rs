@@ -16,7 +16,7 @@ use harness::search::experiment::Experiment;
 use harness::search::sweep;
 use harness::train::run::{self, Progress};
 use harness::train::{bench, check};
-use harness::views::{html, inspect, plot, predict, report};
+use harness::views::{export, html, inspect, plot, predict, report};
 
 /// Training small networks makes dozens of short-lived tensor allocations per step; mimalloc
 /// serves them faster than glibc's allocator (BENCHMARKS.md, "Levers measured").
@@ -165,6 +165,17 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             let loaded = saved::load(&target, &runs, &models)?;
             let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
             predict::command(&loaded, &paths, !no_invert, json)
+        }
+        Command::Export {
+            target,
+            format,
+            output,
+            force,
+            runs,
+            models,
+        } => {
+            let loaded = saved::load(&target, &runs, &models)?;
+            export::command(&loaded, format, output.as_deref(), force)
         }
         Command::Report {
             runs,
