@@ -74,6 +74,61 @@ choice_enum! {
     }
 }
 
+/// Every key a config file may set, dotted (`train.epochs`), as configs/default.toml documents
+/// them (a test keeps the two equal).
+pub const KEYS: &[&str] = &[
+    "name",
+    "seed",
+    "backend",
+    "data.dataset",
+    "data.dir",
+    "data.train_limit",
+    "data.test_limit",
+    "data.validation",
+    "data.augment_shift",
+    "data.augment_rotate",
+    "model.hidden",
+    "model.activation",
+    "model.output",
+    "model.init",
+    "model.dropout",
+    "train.epochs",
+    "train.batch_size",
+    "train.loss",
+    "train.optimizer",
+    "train.learning_rate",
+    "train.schedule",
+    "train.warmup_epochs",
+    "train.step_epochs",
+    "train.step_factor",
+    "train.momentum",
+    "train.weight_decay",
+    "train.metric",
+    "train.keep",
+    "train.patience",
+    "train.min_delta",
+    "output.runs",
+    "output.epochs",
+    "output.models",
+    "output.save_model",
+];
+
+/// The config key a command-line flag that harness does not have most likely meant:
+/// `--epochs` → `train.epochs`, `--learning-rate` → `train.learning_rate`.
+pub fn key_for_flag(flag: &str) -> Option<&'static str> {
+    let word = flag
+        .trim_start_matches('-')
+        .split('=')
+        .next()?
+        .replace('-', "_");
+    if word.is_empty() {
+        return None;
+    }
+    KEYS.iter()
+        .copied()
+        .find(|key| *key == word || key.rsplit('.').next() == Some(word.as_str()))
+}
+
 /// A config file as written: every key optional except `model.hidden`, nothing checked yet.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -385,6 +440,28 @@ pub fn parse(source: &str, path: &Path, overrides: &[Override]) -> Result<Settin
     Base::new(source, path, overrides)?.settings(&[])
 }
 
+/// What a TOML file of harness's is, by its top-level keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// One run's settings (`[model]`, `[train]`, `[data]`, ...): `harness run`.
+    Config,
+    /// Points of a sweep (`base`, `[grid]`, `[random]`, `[[point]]`, `[halving]`): `harness sweep`.
+    Experiment,
+}
+
+/// The kind of harness file `source` is, when its top-level keys say so unambiguously.
+pub fn kind_of(source: &str) -> Option<FileKind> {
+    let table: toml::Table = toml::from_str(source).ok()?;
+    let has = |keys: &[&str]| keys.iter().any(|key| table.contains_key(*key));
+    let experiment = has(&["base", "grid", "random", "point", "exclude", "halving"]);
+    let config = has(&["model", "train", "data", "output"]);
+    match (config, experiment) {
+        (true, false) => Some(FileKind::Config),
+        (false, true) => Some(FileKind::Experiment),
+        _ => None,
+    }
+}
+
 /// A config parsed once, to which many sets of changes are applied: the points of a sweep cost
 /// one table copy and one validation each, not a parse.
 pub struct Base {
@@ -401,7 +478,17 @@ impl Base {
     /// checked on its own, so an error names the one at fault.
     pub fn new(source: &str, path: &Path, overrides: &[Override]) -> Result<Base> {
         let file = SourceFile { path, source };
-        let mut raw: RawConfig = toml::from_str(source).map_err(|e| file.toml_error(&e))?;
+        let mut raw: RawConfig = toml::from_str(source).map_err(|e| {
+            if kind_of(source) == Some(FileKind::Experiment) {
+                return user_error(format!(
+                    "{} is an experiment file (it has base, [grid], [random], [[point]] or \
+                     [halving]), not a config: run its points with `harness sweep {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+            file.toml_error(&e)
+        })?;
         for change in overrides {
             raw = raw.with(change)?;
         }
@@ -473,7 +560,7 @@ impl RawConfig {
             .and_then(|()| {
                 table
                     .try_into::<RawConfig>()
-                    .map_err(|e| e.message().to_string())
+                    .map_err(|e| crate::text::plain_types(e.message()))
             })
             .map_err(|message| user_error(format!("{}: {message}", change.origin)))
     }
@@ -1180,7 +1267,11 @@ impl SourceFile<'_> {
     /// A TOML syntax or schema error, with its position, the key it concerns and the line.
     fn toml_error(&self, error: &toml::de::Error) -> anyhow::Error {
         let Some(span) = error.span() else {
-            return user_error(format!("{}: {}", self.path.display(), error.message()));
+            return user_error(format!(
+                "{}: {}",
+                self.path.display(),
+                crate::text::plain_types(error.message())
+            ));
         };
         let key = DeTable::parse(self.source)
             .ok()
@@ -1196,7 +1287,7 @@ impl SourceFile<'_> {
         user_error(format!(
             "invalid config {}: {key}{}\n  |\n  | {line}\n  | {caret}^",
             self.position(span.start),
-            error.message().trim_end()
+            crate::text::plain_types(error.message().trim_end())
         ))
     }
 }
@@ -1367,6 +1458,47 @@ mod tests {
         assert_eq!(settings.model.hidden, vec![32, 32]);
         assert_eq!(settings.model.activations, vec![Activation::Relu; 2]);
         assert_eq!(settings.train.learning_rate, 0.5);
+    }
+
+    #[test]
+    fn every_key_is_documented_in_default_toml_and_accepted() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/default.toml"),
+        )
+        .unwrap();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        let mut documented: Vec<String> = Vec::new();
+        for (key, value) in &table {
+            match value {
+                toml::Value::Table(inner) => {
+                    documented.extend(inner.keys().map(|leaf| format!("{key}.{leaf}")))
+                }
+                _ => documented.push(key.clone()),
+            }
+        }
+        // default.toml leaves some keys commented out: each of those must still be a key.
+        for key in &documented {
+            assert!(KEYS.contains(&key.as_str()), "{key} is not in KEYS");
+        }
+        for key in KEYS {
+            assert!(
+                text.contains(key.rsplit('.').next().unwrap()),
+                "{key} is not documented in configs/default.toml"
+            );
+            let mut table = toml::Table::new();
+            insert(&mut table, key, toml::Value::Integer(1)).unwrap();
+            // Accepted as a key: any error is about the value's type, never an unknown field.
+            if let Err(error) = table.try_into::<RawConfig>() {
+                assert!(!error.message().contains("unknown field"), "{key}: {error}");
+            }
+        }
+        assert_eq!(key_for_flag("--epochs"), Some("train.epochs"));
+        assert_eq!(
+            key_for_flag("--learning-rate=0.1"),
+            Some("train.learning_rate")
+        );
+        assert_eq!(key_for_flag("--train.batch_size"), Some("train.batch_size"));
+        assert_eq!(key_for_flag("--frobnicate"), None);
     }
 
     #[test]

@@ -42,7 +42,11 @@ pub mod exit {
 pub fn suggestion<'a>(given: &str, choices: impl IntoIterator<Item = &'a str>) -> String {
     choices
         .into_iter()
-        .map(|choice| (strsim::jaro_winkler(given, choice), choice))
+        // Without regard to case: `ReLU` is a near miss of `relu`.
+        .map(|choice| {
+            let score = strsim::jaro_winkler(&given.to_lowercase(), &choice.to_lowercase());
+            (score, choice)
+        })
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, choice)| format!(" (did you mean \"{choice}\"?)"))

@@ -28,10 +28,22 @@ pub const IMAGE_FILE_MAX: u64 = 64 << 20;
 /// `path`'s metadata if it is a regular file of at most `max` bytes; `what` names it in errors
 /// ("config", "runs file").
 pub fn regular_file(path: &Path, what: &str, max: u64) -> Result<Metadata> {
-    let metadata = fs::metadata(path)
-        .map_err(|e| user_error(format!("cannot read {what} {}: {e}", path.display())))?;
+    let metadata = fs::metadata(path).map_err(|e| missing(path, what, &e))?;
     check_metadata(path, what, max, &metadata)?;
     Ok(metadata)
+}
+
+/// Why `path` cannot be opened; for a runs file that is not there, what to do next.
+fn missing(path: &Path, what: &str, error: &std::io::Error) -> anyhow::Error {
+    if error.kind() == std::io::ErrorKind::NotFound && what == "runs file" {
+        return user_error(format!(
+            "no run has been recorded in {} yet (the file does not exist): `harness run \
+             configs/sigmoid_16x16.toml` trains the video's network and records it there, or \
+             give the runs file that your runs wrote (output.runs)",
+            path.display()
+        ));
+    }
+    user_error(format!("cannot read {what} {}: {error}", path.display()))
 }
 
 /// The checks of [`regular_file`] on metadata already in hand (of an open file, say).

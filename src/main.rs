@@ -25,7 +25,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     restore_sigpipe();
-    let cli = Cli::parse();
+    private_runtime_dir();
+    let cli = Cli::try_parse().unwrap_or_else(|error| usage_error(error));
     install_panic_hook();
     let outcome = catch_unwind(AssertUnwindSafe(|| execute(cli)));
     // Messages go out with errors ignored: a closed or full stderr must not turn an error
@@ -211,8 +212,68 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Prints clap's message, with a hint when an unknown flag names a config key (`--epochs 5`:
+/// `--set train.epochs=5`), and exits with clap's code (2 for a usage error).
+fn usage_error(error: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if error.kind() == ErrorKind::UnknownArgument
+        && let Some(ContextValue::String(flag)) = error.get(ContextKind::InvalidArg)
+        && let Some(key) = harness::config::key_for_flag(flag)
+    {
+        let args: Vec<String> = std::env::args().collect();
+        // The value as given: `--epochs=5`, or the word after `--epochs`.
+        let given = args.iter().position(|a| {
+            a == flag
+                || a.strip_prefix(flag.as_str())
+                    .is_some_and(|r| r.starts_with('='))
+        });
+        let value = given
+            .and_then(|i| match args[i].split_once('=') {
+                Some((_, value)) => Some(value.to_string()),
+                None => args
+                    .get(i + 1)
+                    .filter(|next| !next.starts_with('-'))
+                    .cloned(),
+            })
+            .unwrap_or_else(|| "VALUE".into());
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: harness has no flag {flag}; config keys are set with --set: --set \
+             {key}={value} (configs/default.toml lists every key)"
+        );
+        std::process::exit(i32::from(exit::USAGE));
+    }
+    error.exit()
+}
+
 fn parse_overrides(set: &[String]) -> anyhow::Result<Vec<Override>> {
     set.iter().map(|s| Override::parse(s)).collect()
+}
+
+/// Mesa's Vulkan drivers (lavapipe among them) print "XDG_RUNTIME_DIR is invalid or not set"
+/// several times per wgpu run when the variable is unset (in containers, cron jobs, CI, over
+/// ssh without a login session), which reads like harness's own error. When it is unset, point
+/// it at a folder of this user's own, `$TMPDIR/harness-runtime-<uid>` (mode 0700; one that
+/// exists and is not ours alone is left alone, and so is the variable).
+fn private_runtime_dir() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+            return;
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        let dir = std::env::temp_dir().join(format!("harness-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        let ours = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
+        if ours {
+            // SAFETY: called first thing in main, before any other thread exists, so nothing
+            // reads the environment while it changes.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
 }
 
 /// Rust ignores SIGPIPE, so a closed pipe (`harness sweep --dry-run | head -1`) makes `println!`

@@ -73,6 +73,24 @@ pub fn number(x: f64) -> String {
     }
 }
 
+/// serde's message about a value of the wrong type, in the words of a config file: `expected
+/// i64` becomes `expected a whole number`, `expected f64` `expected a number`.
+pub fn plain_types(message: &str) -> String {
+    let mut plain = message.to_string();
+    for (rust, words) in [
+        ("expected i64", "expected a whole number"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected usize", "expected a whole number (0 or more)"),
+        ("expected i32", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+    ] {
+        plain = plain.replace(rust, words);
+    }
+    plain
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -359,3 +359,63 @@ fn check_names_runs_after_their_changes_and_omits_an_unused_activation() {
     run.expect_code(0).expect_stdout(&["784-10 network"]);
     assert!(!run.stdout().contains("activation ="), "{}", run.describe());
 }
+
+/// A newcomer's natural mistakes each get a message that says what to do next (issue 21):
+/// the wrong kind of file for a command, a flag where a config key belongs, a word where a
+/// number belongs, a choice in the wrong case, and a folder where nothing was recorded yet.
+#[test]
+fn a_newcomers_mistakes_say_what_to_do_next() {
+    let work = Workdir::new();
+    let experiment = repo().join("experiments/activations.toml");
+    let experiment = experiment.to_str().unwrap();
+    let config = repo().join("configs/relu_16x16.toml");
+    let config = config.to_str().unwrap();
+    work.harness(&["run", experiment])
+        .expect_code(2)
+        .expect_stderr(&[
+            "is an experiment file",
+            &format!("`harness sweep {experiment}`"),
+        ]);
+    work.harness(&["check", experiment])
+        .expect_code(2)
+        .expect_stderr(&["is an experiment file", "harness sweep"]);
+    work.harness(&["sweep", config])
+        .expect_code(2)
+        .expect_stderr(&["is a config file", &format!("`harness run {config}`")]);
+    let report = work.harness(&["report", config]);
+    report.expect_code(2).expect_stderr(&[
+        "is a config file",
+        "not a runs file",
+        "results/runs.csv",
+    ]);
+    assert!(
+        !report.stderr().contains("move this one away"),
+        "{}",
+        report.describe()
+    );
+    work.harness(&["run", config, "--epochs", "5"])
+        .expect_code(2)
+        .expect_stderr(&["--set train.epochs=5"]);
+    work.harness(&["run", config, "--learning-rate=0.1"])
+        .expect_code(2)
+        .expect_stderr(&["--set train.learning_rate=0.1"]);
+    work.harness(&["check", config, "--set", "train.epochs=five"])
+        .expect_code(2)
+        .expect_stderr(&["train.epochs=five", "expected a whole number"]);
+    work.harness(&["check", config, "--set", "model.activation=ReLU"])
+        .expect_code(2)
+        .expect_stderr(&["did you mean \"relu\""]);
+    for args in [
+        vec!["report"],
+        vec!["plot"],
+        vec!["inspect", "r0123456789a"],
+        vec!["predict", "r0123456789a", "x.png"],
+        vec!["export", "r0123456789a"],
+    ] {
+        work.harness(&args).expect_code(2).expect_stderr(&[
+            "no run has been recorded in results/runs.csv yet",
+            "harness run configs/sigmoid_16x16.toml",
+        ]);
+    }
+    assert!(!work.path().join("results").exists());
+}

@@ -549,3 +549,38 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
     files.sort();
     files
 }
+
+/// A run's name works where a run id is expected, for export, inspect and predict, when it
+/// names one run; when it names several, their ids are listed to choose from.
+#[test]
+fn a_runs_name_finds_it_when_it_names_one_run() {
+    let work = Workdir::new();
+    let config = repo().join("configs/logistic.toml");
+    let one = train(&work, &config, &["name=alone"]);
+    let twins: Vec<String> = [1, 2]
+        .iter()
+        .map(|seed| train(&work, &config, &["name=twin", &format!("seed={seed}")]))
+        .collect();
+    work.harness(&["export", "alone"])
+        .expect_code(0)
+        .expect_stdout(&[&format!("results/exports/{one}.safetensors")]);
+    work.harness(&["inspect", "alone", "-o", "pictures"])
+        .expect_code(0)
+        .expect_stdout(&["pictures/weights_layer1.png"]);
+    let image = work.path().join("blank.png");
+    image::GrayImage::new(28, 28).save(&image).unwrap();
+    work.harness(&["predict", "alone", "blank.png"])
+        .expect_code(0);
+    for command in ["export", "inspect"] {
+        work.harness(&[command, "twin"])
+            .expect_code(2)
+            .expect_stderr(&[
+                "2 runs in results/runs.csv are named twin",
+                &twins[0],
+                &twins[1],
+            ]);
+    }
+    work.harness(&["export", "alon"])
+        .expect_code(2)
+        .expect_stderr(&["no run alon", "did you mean \"alone\""]);
+}

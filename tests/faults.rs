@@ -204,13 +204,18 @@ fn merging_onto_an_existing_file_keeps_its_rows() {
         .expect_code(0);
     // The README's command, with all.csv not among the inputs: merged into, not replaced.
     let merged = work.harness(&["merge", "runs-2.csv", "-o", "all.csv"]);
-    merged
-        .expect_code(0)
-        .expect_stdout(&["merged into its existing rows"]);
+    merged.expect_code(0).expect_stdout(&[
+        "1 new row from 1 input file merged into its existing rows, 2 rows in all",
+    ]);
     assert_eq!(csv_rows(&work.path().join("all.csv")).len(), 2);
-    // Merging the same shards again changes nothing.
+    // Merging the same shards again changes nothing, and says so (not "2 rows merged").
     work.harness(&["merge", "runs-1.csv", "runs-2.csv", "-o", "all.csv"])
-        .expect_code(0);
+        .expect_code(0)
+        .expect_stdout(&[
+            "0 new rows from 2 input files",
+            "2 rows in all",
+            "(2 rows of the inputs were there already)",
+        ]);
     assert_eq!(csv_rows(&work.path().join("all.csv")).len(), 2);
 }
 

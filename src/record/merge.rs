@@ -29,25 +29,45 @@ pub struct Merged {
     pub written: usize,
     /// Whether the output existed and was not an input, so its rows were kept.
     pub into_existing: bool,
+    /// Rows the output held before the merge (0 when it did not exist).
+    pub before: usize,
 }
 
 /// `harness merge`: merges and prints what it did.
 pub fn command(inputs: &[PathBuf], output: &Path) -> Result<u8> {
     let merged = merge(inputs, output)?;
     let files = |n: usize| if n == 1 { "file" } else { "files" };
-    println!(
-        "{}: {} rows from {} input {}{} ({} repeated rows dropped)",
-        output.display(),
-        merged.written,
-        inputs.len(),
-        files(inputs.len()),
-        if merged.into_existing {
-            " merged into its existing rows"
-        } else {
-            ""
-        },
-        merged.read - merged.written
-    );
+    let repeated = merged.read - merged.written;
+    if merged.before == 0 {
+        println!(
+            "{}: {} rows from {} input {} ({repeated} repeated rows dropped)",
+            output.display(),
+            merged.written,
+            inputs.len(),
+            files(inputs.len()),
+        );
+    } else {
+        // Count what the merge added, not what the file holds (a re-merge adds nothing).
+        println!(
+            "{}: {} new {} from {} input {}{}, {} rows in all ({repeated} rows of the inputs \
+             were there already)",
+            output.display(),
+            merged.written - merged.before,
+            if merged.written - merged.before == 1 {
+                "row"
+            } else {
+                "rows"
+            },
+            inputs.len(),
+            files(inputs.len()),
+            if merged.into_existing {
+                " merged into its existing rows"
+            } else {
+                ""
+            },
+            merged.written,
+        );
+    }
     Ok(exit::OK)
 }
 
@@ -175,6 +195,11 @@ fn merge_locked<T: Row>(inputs: &[PathBuf], output: &Path, existed: bool) -> Res
         _ => unreachable!("one of the two locks is held"),
     };
     let into_existing = existed && !inputs.iter().any(|input| same_file(input, output));
+    let before = if existed {
+        results::parse::<T>(&output_bytes, output)?.len()
+    } else {
+        0
+    };
 
     let mut sources: Vec<(PathBuf, Vec<T>)> = Vec::new();
     if into_existing {
@@ -230,6 +255,7 @@ fn merge_locked<T: Row>(inputs: &[PathBuf], output: &Path, existed: bool) -> Res
         read,
         written: rows.len(),
         into_existing,
+        before,
     })
 }
 

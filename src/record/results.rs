@@ -368,6 +368,29 @@ fn header_problem<T: Row>(path: &Path, found: &str) -> anyhow::Error {
             path.display()
         ));
     }
+    // A config or an experiment given where a results file belongs (`report configs/x.toml`).
+    let toml = crate::input::read_text(path, "file", crate::input::TEXT_MAX)
+        .ok()
+        .and_then(|text| crate::config::kind_of(&text));
+    if let Some(kind) = toml {
+        let (is, command) = match kind {
+            crate::config::FileKind::Config => ("a config file (the settings of one run)", "run"),
+            crate::config::FileKind::Experiment => {
+                ("an experiment file (a sweep's points)", "sweep")
+            }
+        };
+        let default = if what.starts_with("epochs") {
+            "results/epochs.csv"
+        } else {
+            "results/runs.csv"
+        };
+        return user_error(format!(
+            "{} is {is}, not a {what}: give the {what} that `harness {command} {}` writes \
+             ({default} unless output.* says otherwise); the file was left untouched",
+            path.display(),
+            path.display()
+        ));
+    }
     let found_columns: Vec<&str> = found.split(',').collect();
     let expected_columns: Vec<&str> = expected.split(',').collect();
     let first_difference = found_columns
@@ -377,8 +400,9 @@ fn header_problem<T: Row>(path: &Path, found: &str) -> anyhow::Error {
         .unwrap_or(found_columns.len().min(expected_columns.len()));
     user_error(format!(
         "{} is not a harness {what}: its header differs at column {} (found {:?}, expected \
-         {:?}); it was left untouched. Use another file (output.runs / output.epochs) or move \
-         this one away.\n  found:    {}\n  expected: {}",
+         {:?}); it was left untouched. Give harness a {what} it wrote (results/runs.csv and \
+         results/epochs.csv by default), or, to record runs elsewhere, set output.runs / \
+         output.epochs or move this one away.\n  found:    {}\n  expected: {}",
         path.display(),
         first_difference + 1,
         clip(

@@ -77,6 +77,53 @@ pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
             .into_iter()
             .find(|row| row.run_id == run_id),
     };
+    // A run's name (`sigmoid_16x16`) where an id is expected: the run, when it names one.
+    let named;
+    let chosen = match chosen {
+        Some(row) => Some(row),
+        None if attempt.is_none() => {
+            let standing = results::effective(&rows);
+            let mut ids: Vec<&str> = standing
+                .iter()
+                .filter(|row| row.name == run_id)
+                .map(|row| row.run_id.as_str())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            match ids.as_slice() {
+                [] => None,
+                [id] => {
+                    named = standing.iter().find(|row| row.run_id == *id).copied();
+                    named
+                }
+                several => {
+                    let listed: Vec<String> = standing
+                        .iter()
+                        .filter(|row| row.name == run_id)
+                        .map(|row| {
+                            format!(
+                                "{} ({}, seed {}, {} on {}, test accuracy {:.4}, {})",
+                                row.run_id,
+                                row.shape,
+                                row.seed,
+                                row.optimizer,
+                                row.backend,
+                                row.test_accuracy,
+                                row.started_at
+                            )
+                        })
+                        .collect();
+                    return Err(user_error(format!(
+                        "{} runs in {} are named {run_id}; give one of their ids:\n  {}",
+                        several.len(),
+                        runs_csv.display(),
+                        listed.join("\n  ")
+                    )));
+                }
+            }
+        }
+        None => None,
+    };
     let row = chosen.cloned().ok_or_else(|| {
         let mut ids: Vec<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
         ids.sort_by(|a, b| {
@@ -87,13 +134,15 @@ pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
             Some(attempt) => format!("no attempt {attempt} of run {run_id}"),
             None => format!("no run {run_id}"),
         };
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
         user_error(format!(
-            "{which} in {}{}; nearest ids: {}",
+            "{which} in {} (a run id, a run's name or a model file){}; nearest ids: {}",
             runs_csv.display(),
-            suggestion(&run_id, ids.iter().copied()),
+            suggestion(&run_id, ids.iter().copied().chain(names)),
             ids.iter().take(5).copied().collect::<Vec<_>>().join(", ")
         ))
     })?;
+    let run_id = row.run_id.clone();
     let found = if target.ends_with(".bpk") {
         Some(as_path.to_path_buf()).filter(|path| path.is_file())
     } else {

@@ -313,6 +313,15 @@ impl Experiment {
     /// relative base path.
     pub fn parse(source: &str, path: &Path, overrides: &[Override]) -> Result<Experiment> {
         let raw: RawExperiment = toml::from_str(source).map_err(|e| {
+            if crate::config::kind_of(source) == Some(crate::config::FileKind::Config) {
+                return user_error(format!(
+                    "{} is a config file (one run's [model], [train], [data]), not an \
+                     experiment: train it with `harness run {}`, or sweep from it with an \
+                     experiment whose base names it",
+                    path.display(),
+                    path.display()
+                ));
+            }
             let (line, column) = e
                 .span()
                 .map_or((0, 0), |span| line_column(source, span.start));
