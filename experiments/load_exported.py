@@ -36,6 +36,8 @@ MAX_HEADER = 100 << 20
 
 def read_safetensors(path):
     """The tensors (name -> float32 array) and the metadata of a safetensors file."""
+    if not Path(path).is_file():
+        sys.exit(f"{path}: no such file")
     raw = Path(path).read_bytes()
     if len(raw) < 8:
         sys.exit(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
@@ -56,11 +58,28 @@ def read_safetensors(path):
     return tensors, metadata
 
 
+ACTIVATIONS = {"sigmoid", "relu", "tanh", "leaky_relu", "gelu", "identity"}
+OUTPUTS = {"sigmoid", "softmax"}
+
+
 def architecture(metadata):
     """Widths, one activation name per hidden layer, and the output function."""
-    widths = [int(w) for w in metadata["widths"].split(",")]
+    missing = [key for key in ("widths", "activations", "output") if key not in metadata]
+    if missing:
+        sys.exit(f"the file's metadata lacks {', '.join(missing)}: not a file `harness export` wrote")
+    try:
+        widths = [int(w) for w in metadata["widths"].split(",")]
+    except ValueError:
+        sys.exit(f"metadata widths {metadata['widths']!r} is not numbers like 784,16,16,10")
     activations = metadata["activations"].split(",") if len(widths) > 2 else []
-    return widths, activations, metadata["output"]
+    output = metadata["output"]
+    unknown = [a for a in activations if a not in ACTIVATIONS]
+    if unknown or len(activations) != len(widths) - 2:
+        sys.exit(f"metadata activations {metadata['activations']!r}: expected one of "
+                 f"{sorted(ACTIVATIONS)} for each of the {len(widths) - 2} hidden layers")
+    if output not in OUTPUTS:
+        sys.exit(f"metadata output {output!r}: expected one of {sorted(OUTPUTS)}")
+    return widths, activations, output
 
 
 def numpy_forward(tensors, metadata, images):
@@ -129,7 +148,12 @@ def onnx_forward(path, images):
         import onnxruntime
     except ImportError:
         return None
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    if not Path(path).is_file():
+        sys.exit(f"{path}: no such file")
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # ONNX Runtime's own exception types vary by version
+        sys.exit(f"{path}: ONNX Runtime cannot load it ({error}); is it the file `harness export --format onnx` wrote?")
     (outputs,) = session.run(["digits"], {"pixels": images})
     return outputs
 
@@ -153,6 +177,8 @@ def read_idx(path, magic):
 def test_set(folder):
     """MNIST's test images [10000, 784] in [0, 1] and their labels."""
     folder = Path(folder)
+    if not (folder / "t10k-images-idx3-ubyte.gz").is_file():
+        sys.exit(f"{folder}: no MNIST test images (t10k-images-idx3-ubyte.gz) there; --mnist names the folder")
     images = read_idx(folder / "t10k-images-idx3-ubyte.gz", 0x803)
     labels = read_idx(folder / "t10k-labels-idx1-ubyte.gz", 0x801)
     return (images.reshape(len(images), 784) / np.float32(255)).astype(np.float32), labels
@@ -195,7 +221,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("safetensors", help="a file `harness export` wrote")
     parser.add_argument("--onnx", help="the same run exported with --format onnx")
-    parser.add_argument("--mnist", default="data/mnist", help="folder of MNIST's IDX files")
+    here = Path(__file__).resolve().parent.parent / "data" / "mnist"
+    parser.add_argument("--mnist", default=str(here), help="folder of MNIST's IDX files (default: the repository's)")
     parser.add_argument("--pictures", help="draw the first layer's weights into this PNG")
     parser.add_argument("--dump", help="write each loader's outputs into this folder")
     args = parser.parse_args()

@@ -197,11 +197,11 @@ pub enum Command {
     Export {
         /// A run id from the runs file, or a model file results/models/<run_id>.<attempt>.bpk.
         target: String,
-        /// The format.
-        #[arg(long, short, default_value = "safetensors")]
-        format: crate::views::export::Format,
-        /// The file to write, or a folder to write it into (default:
-        /// results/exports/<run_id>.<format>).
+        /// The format (default: the one -o's name ends in, else safetensors).
+        #[arg(long, short)]
+        format: Option<crate::views::export::Format>,
+        /// The file to write, or a folder to write it into (an existing one, or a path ending
+        /// in /; default: results/exports/<run_id>.<format>).
         #[arg(long, short)]
         output: Option<PathBuf>,
         /// Replace the file if it exists.

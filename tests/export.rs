@@ -459,6 +459,39 @@ fn bad_input_is_refused_before_anything_is_written() {
         &["export", &run_id, "-o", "/proc/harness-export/model.onnx"],
         &["cannot create the folder /proc/harness-export"],
     );
+    // Names harness keeps for itself, and a model's name, even where no file is yet.
+    refused(
+        &[
+            "export",
+            &run_id,
+            "-o",
+            "results/runs.csv.running/x.safetensors",
+        ],
+        &["ending in .running"],
+    );
+    refused(&["export", &run_id, "-o", "mine.bpk"], &["ending in .bpk"]);
+    // A device or a pipe is not a file to replace, even with --force (a rename would turn
+    // /dev/null into a plain file).
+    let fifo = work.path().join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    refused(
+        &["export", &run_id, "-o", "pipe", "--force"],
+        &["pipe is a device, a pipe or a socket"],
+    );
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &std::fs::metadata(&fifo).unwrap().file_type()
+    ));
+    // A --format that contradicts -o's name.
+    refused(
+        &["export", &run_id, "-o", "m.safetensors", "--format", "onnx"],
+        &["names a .safetensors file, but --format onnx"],
+    );
     // A model file that is not the one its row recorded.
     let mut bytes = std::fs::read(&model).unwrap();
     let middle = bytes.len() / 2;
@@ -500,6 +533,22 @@ fn an_export_replaces_a_file_only_with_force() {
     work.harness(&["export", &run_id, "-o", "mine"])
         .expect_code(0)
         .expect_stdout(&[&format!("mine/{run_id}.safetensors")]);
+
+    // The format from -o's name; a folder named with a trailing slash is made.
+    work.harness(&["export", &run_id, "-o", "by_name.onnx"])
+        .expect_code(0);
+    let onnx = std::fs::read(work.path().join("by_name.onnx")).unwrap();
+    <harness::views::export::onnx::ModelProto as prost::Message>::decode(onnx.as_slice())
+        .expect("an ONNX model");
+    work.harness(&["export", &run_id, "-o", "new/folder/"])
+        .expect_code(0)
+        .expect_stdout(&[&format!("new/folder/{run_id}.safetensors")]);
+    // What a killed export left beside its file is removed by the next one.
+    let stale = work.write("again.safetensors.2000000000.partial", "half an export");
+    work.harness(&["export", &run_id, "-o", "again.safetensors"])
+        .expect_code(0)
+        .expect_stderr(&["removed", "killed before it finished"]);
+    assert!(!stale.exists());
 
     let racers: Vec<_> = (0..2)
         .map(|_| {

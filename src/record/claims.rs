@@ -156,7 +156,13 @@ impl Claims {
                 continue;
             }
             if claim.role != Role::Internal
-                && let Some(ending) = reserved_ending(&claim.path)
+                && let Some(ending) = reserved_ending(&claim.path).or_else(|| {
+                    // Nor inside a folder harness keeps (a sweep's `runs.csv.running/`).
+                    claim
+                        .path
+                        .parent()
+                        .and_then(|parent| parent.ancestors().find_map(reserved_ending))
+                })
             {
                 return Err(user_error(format!(
                     "{} {}: names ending in {ending} are kept for the files harness writes beside \
@@ -234,9 +240,27 @@ fn conflict(claim: &Claim, other: &Claim) -> String {
 /// A file that is part of the record is never written over by a report, a chart or a
 /// picture, whichever results file it belongs to.
 fn check_not_record(claim: &Claim) -> Result<()> {
+    // A model's name is the record's even before the file exists.
+    if claim.path.extension().is_some_and(|e| e == "bpk") {
+        return Err(user_error(format!(
+            "{} {}: names ending in .bpk are saved models, part of the record; choose another \
+             name",
+            claim.what,
+            claim.path.display()
+        )));
+    }
     let Ok(metadata) = fs::metadata(&claim.path) else {
         return Ok(());
     };
+    if !metadata.is_dir() && !metadata.is_file() {
+        // Replaced by a rename, a device such as /dev/null would become a plain file.
+        return Err(user_error(format!(
+            "{} {} is a device, a pipe or a socket, not a file harness may replace: give a \
+             file",
+            claim.what,
+            claim.path.display()
+        )));
+    }
     if metadata.is_dir() {
         return Err(user_error(format!(
             "{} {} is a folder; expected a file",

@@ -51,8 +51,7 @@ pub fn existing_model_file(models: &Path, row: &RunRow) -> Option<PathBuf> {
 /// Resolves a run id or a model file path (`<run_id>.<attempt>.bpk`, or `<run_id>.bpk`) and
 /// loads the model on the CPU.
 ///
-/// burn reads the weights from the file lazily, at first use: the file must stay where it is
-/// (relative paths are resolved against the working directory at that time).
+/// The file is read once, checked against its row's SHA-256 and loaded from those bytes.
 pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
     let as_path = Path::new(target);
     let (run_id, attempt) = if target.ends_with(".bpk") {
@@ -170,20 +169,40 @@ pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
             .display()
         )));
     };
-    let row = verify(&rows, row, &model_file)?;
+    // The model is read once: the bytes whose SHA-256 is checked are the bytes loaded (a file
+    // replaced between a check and a second read cannot slip in).
+    let bytes = crate::input::read_bytes(&model_file, "model file", 1 << 32)?;
+    let asked = row.attempt.clone();
+    let row = verify(&rows, row, &model_file, &bytes)?;
+    if row.attempt != asked {
+        eprintln!(
+            "harness: run {run_id}: its standing attempt {asked} has no model file; using \
+             attempt {} ({}, started {}), the latest that saved {}",
+            row.attempt,
+            row.name,
+            row.started_at,
+            model_file.display()
+        );
+    }
     let config = architecture(&row)?;
     let device = backend::select(BackendName::Cpu)?.device;
+    let not_the_network = |e: String| {
+        user_error(format!(
+            "{} does not hold the {} network that {} describes for run {run_id}: {e}",
+            model_file.display(),
+            config.shape(),
+            runs_csv.display()
+        ))
+    };
+    let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| not_the_network(format!("{e:?}")))?
+        // harness saves 32-bit floats; numbers of another type (a file written by hand) are
+        // converted to them, not handed to the float operations as they are (a panic in burn).
+        .cast_to_module_dtype();
     let model = config
         .init(&device)
-        .try_load_file(&model_file)
-        .map_err(|e| {
-            user_error(format!(
-                "{} does not hold the {} network that {} describes for run {run_id}: {e:?}",
-                model_file.display(),
-                config.shape(),
-                runs_csv.display()
-            ))
-        })?;
+        .try_load_record(record)
+        .map_err(|e| not_the_network(format!("{e:?}")))?;
     Ok(Loaded {
         row,
         model,
@@ -197,9 +216,8 @@ pub fn load(target: &str, runs_csv: &Path, models: &Path) -> Result<Loaded> {
 /// matches the file, else the latest other attempt of the run that saved this very file (a
 /// later attempt may have run with `save_model = false`). A file no row of the run recorded is
 /// refused.
-fn verify(rows: &[RunRow], standing: RunRow, model_file: &Path) -> Result<RunRow> {
-    let bytes = crate::input::read_bytes(model_file, "model file", 1 << 32)?;
-    let actual = format!("{:x}", Sha256::digest(&bytes));
+fn verify(rows: &[RunRow], standing: RunRow, model_file: &Path, bytes: &[u8]) -> Result<RunRow> {
+    let actual = format!("{:x}", Sha256::digest(bytes));
     if standing.model_sha256 == actual {
         return Ok(standing);
     }

@@ -530,7 +530,7 @@ fn weight_heatmap(
 /// The confusion matrix on the test set: CSV, per-class accuracy and a picture.
 fn confusion(loaded: &Loaded, test: &mnist::Split, out: &Path) -> Result<Vec<PathBuf>> {
     let mut counts = [[0usize; 10]; 10];
-    // (confidence, index, true, predicted) of every wrong answer.
+    // (lead over the runner-up, index, true, predicted) of every wrong answer.
     let mut wrong: Vec<(f32, usize, u8, usize)> = Vec::new();
     for start in (0..test.len()).step_by(10_000) {
         let end = (start + 10_000).min(test.len());
@@ -549,8 +549,13 @@ fn confusion(loaded: &Loaded, test: &mnist::Split, out: &Path) -> Result<Vec<Pat
             let truth = test.labels[start + offset];
             counts[usize::from(truth)][guess as usize] += 1;
             if usize::from(truth) != guess as usize {
-                let confidence = outputs[offset * 10 + guess as usize];
-                wrong.push((confidence, start + offset, truth, guess as usize));
+                let row = &outputs[offset * 10..offset * 10 + 10];
+                wrong.push((
+                    lead(row, guess as usize),
+                    start + offset,
+                    truth,
+                    guess as usize,
+                ));
             }
         }
     }
@@ -630,6 +635,27 @@ fn confusion(loaded: &Loaded, test: &mnist::Split, out: &Path) -> Result<Vec<Pat
     Ok(vec![csv_path, per_class_path, png, sheet])
 }
 
+/// How far the answer's output is above the next highest output: saturated sigmoid outputs
+/// all read 1.00, their leads tell the confident mistakes from the close calls.
+fn lead(outputs: &[f32], answer: usize) -> f32 {
+    let runner_up = outputs
+        .iter()
+        .enumerate()
+        .filter(|&(digit, _)| digit != answer)
+        .map(|(_, &v)| v)
+        .fold(f32::NEG_INFINITY, f32::max);
+    outputs[answer] - runner_up
+}
+
+/// A lead as a label: three decimals, or two significant digits in exponent form below 0.001.
+fn lead_label(lead: f32) -> String {
+    if lead >= 0.001 {
+        format!("+{lead:.3}")
+    } else {
+        format!("+{lead:.1e}")
+    }
+}
+
 /// The most confidently wrong test images, 6 to a row, with their true and predicted digits.
 fn contact_sheet(
     test: &mnist::Split,
@@ -648,10 +674,10 @@ fn contact_sheet(
     )
     .into_drawing_area();
     root.fill(&WHITE).map_err(crate::views::plot::drawing)?;
-    let title = "the most confidently wrong test images: true -> predicted (confidence)";
+    let title = "the most confidently wrong: true -> predicted, +its lead over the runner-up";
     root.draw(&Text::new(title, (10, 8), (FONT_FAMILY, 15)))
         .map_err(crate::views::plot::drawing)?;
-    for (k, &(confidence, index, truth, guess)) in wrong.iter().enumerate() {
+    for (k, &(lead, index, truth, guess)) in wrong.iter().enumerate() {
         let x0 = 10 + (k % columns) as i32 * cell_w;
         let y0 = 34 + (k / columns) as i32 * cell_h;
         for (i, &level) in test.pixels(index).iter().enumerate() {
@@ -662,7 +688,7 @@ fn contact_sheet(
             ))
             .map_err(crate::views::plot::drawing)?;
         }
-        let label = format!("{truth} -> {guess} ({confidence:.2})");
+        let label = format!("{truth} -> {guess} {}", lead_label(lead));
         root.draw(&Text::new(
             label,
             (x0, y0 + 28 * scale + 4),
@@ -672,4 +698,21 @@ fn contact_sheet(
     }
     root.present().map_err(crate::views::plot::drawing)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saturated_mistakes_are_told_apart_by_their_lead() {
+        // Two answers that both read 1.00 with two decimals.
+        let close = [0.0, 0.9991, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9990, 0.0, 0.0];
+        let sure = [0.0, 0.9999, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0300, 0.0, 0.0];
+        assert!((lead(&close, 1) - 0.0001).abs() < 1e-6);
+        assert!((lead(&sure, 1) - 0.9699).abs() < 1e-6);
+        assert_eq!(lead_label(lead(&sure, 1)), "+0.970");
+        assert_eq!(lead_label(lead(&close, 1)), "+1.0e-4");
+        assert_ne!(lead_label(0.0012), lead_label(0.0019));
+    }
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::prelude::*;
 
-use crate::choice::choice_enum;
+use crate::choice::{Choice, choice_enum};
 use crate::error::{exit, user_error};
 use crate::net::model::{Activation, INPUTS, OUTPUTS, OutputActivation};
 use crate::record::claims::Claims;
@@ -204,26 +204,64 @@ fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| anyhow::anyhow!("reading weights: {e:?}"))
 }
 
-/// Where an export goes when `-o` names no file: `results/exports/<run_id>.<format>`, or that
-/// name inside the folder `-o` names.
+/// The format an export is written in: the one `--format` names, else the one `-o`'s ending
+/// names (`model.onnx`), else safetensors. A `--format` that contradicts the ending is refused:
+/// a file named `.onnx` that holds safetensors fails in every tool that opens it.
+pub fn format_for(given: Option<Format>, output: Option<&Path>) -> Result<Format> {
+    let by_name = output.and_then(|path| path.extension()).and_then(|ending| {
+        Format::ALL
+            .iter()
+            .copied()
+            .find(|format| ending == format.extension())
+    });
+    match (given, by_name) {
+        (Some(given), Some(named)) if given != named => Err(user_error(format!(
+            "-o {} names a .{} file, but --format {} was given: change one of them",
+            output.expect("an ending comes from -o").display(),
+            named.extension(),
+            given.name()
+        ))),
+        (Some(given), _) => Ok(given),
+        (None, Some(named)) => Ok(named),
+        (None, None) => Ok(Format::Safetensors),
+    }
+}
+
+/// Where an export goes: `-o`'s file, or `<run_id>.<format>` inside the folder `-o` names (an
+/// existing folder, or a path ending in `/`), or in `results/exports/`.
 pub fn output_path(loaded: &Loaded, format: Format, output: Option<&Path>) -> PathBuf {
     let file_name = format!("{}.{}", loaded.row.run_id, format.extension());
     match output {
-        Some(path) if path.is_dir() => path.join(file_name),
+        Some(path) if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') => {
+            path.join(file_name)
+        }
         Some(path) => path.to_path_buf(),
         None => Path::new("results/exports").join(file_name),
     }
 }
 
-/// `harness export`: writes the network of `loaded` as `format` to `output` and prints the
-/// path.
-pub fn command(loaded: &Loaded, format: Format, output: Option<&Path>, force: bool) -> Result<u8> {
+/// `harness export`: writes the network of `loaded` as `format` (or the format `output`'s
+/// name says) to `output` and prints the path.
+pub fn command(
+    loaded: &Loaded,
+    format: Option<Format>,
+    output: Option<&Path>,
+    force: bool,
+) -> Result<u8> {
+    let format = format_for(format, output)?;
     let path = output_path(loaded, format, output);
     let mut claims = Claims::new();
     claims
         .reads(&loaded.runs_csv, "the runs file")
         .reads(&loaded.model_file, "the model file")
-        .writes_file(&path, "export -o");
+        .writes_file(
+            &path,
+            if output.is_some() {
+                "export -o"
+            } else {
+                "the export"
+            },
+        );
     claims.check()?;
     if !force && fs::symlink_metadata(&path).is_ok() {
         return Err(already_there(&path));
@@ -265,6 +303,7 @@ fn prepare(path: &Path) -> Result<PathBuf> {
             path.display()
         ))
     })?;
+    remove_stale_partials(path);
     let temporary = journal::sibling(path, &format!("{}.partial", std::process::id()));
     fs::OpenOptions::new()
         .write(true)
@@ -278,6 +317,43 @@ fn prepare(path: &Path) -> Result<PathBuf> {
             ))
         })?;
     Ok(temporary)
+}
+
+/// Removes what exports of `path` killed before their rename left beside it
+/// (`<name>.<pid>.partial` of a process that is gone), saying so.
+fn remove_stale_partials(path: &Path) {
+    let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".partial"))
+            .and_then(|pid| pid.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only asks whether the process exists.
+        let gone = pid > 0
+            && unsafe { libc::kill(pid, 0) } == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone && fs::remove_file(entry.path()).is_ok() {
+            eprintln!(
+                "harness: removed {}, left by an export that was killed before it finished",
+                entry.path().display()
+            );
+        }
+    }
 }
 
 /// Writes `bytes` to `temporary`, syncs it, and moves it to `path`: over what is there with
