@@ -618,8 +618,10 @@ fn a_runs_name_finds_it_when_it_names_one_run() {
         .expect_stdout(&["pictures/weights_layer1.png"]);
     let image = work.path().join("blank.png");
     image::GrayImage::new(28, 28).save(&image).unwrap();
+    // Found by its name (a blank image shows no digit: exit 1, said per image).
     work.harness(&["predict", "alone", "blank.png"])
-        .expect_code(0);
+        .expect_code(1)
+        .expect_stdout(&["blank.png: no digit found"]);
     for command in ["export", "inspect"] {
         work.harness(&[command, "twin"])
             .expect_code(2)

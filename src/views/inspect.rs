@@ -220,7 +220,12 @@ pub fn activations(loaded: &Loaded, probe: &Probe, out: &Path) -> Result<PathBuf
             )
         }
         Probe::File(path) => {
-            let (pixels, _) = crate::views::predict::mnist_pixels(path, true)?;
+            let (pixels, _) = crate::views::predict::mnist_pixels(path, true).map_err(|e| {
+                match e.downcast_ref::<crate::views::predict::NoDigit>() {
+                    Some(no_digit) => user_error(format!("--image {}: {no_digit}", path.display())),
+                    None => e,
+                }
+            })?;
             let file = path
                 .file_name()
                 .map_or(probe.name(), |s| s.to_string_lossy().into_owned());
