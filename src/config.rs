@@ -771,11 +771,12 @@ impl RawConfig {
             .runs
             .clone()
             .unwrap_or_else(|| "results/runs.csv".into());
+        // The epochs file and the models go beside the runs file unless named.
         let epochs_csv = self
             .output
             .epochs
             .clone()
-            .unwrap_or_else(|| "results/epochs.csv".into());
+            .unwrap_or_else(|| crate::record::results::epochs_beside(&runs));
         if runs == epochs_csv {
             problems.push(Problem::new(
                 "output.epochs",
@@ -837,13 +838,13 @@ impl RawConfig {
                 min_delta: min_delta.expect(SET),
             },
             output: OutputSettings {
-                runs,
-                epochs: epochs_csv,
                 models: self
                     .output
                     .models
                     .clone()
-                    .unwrap_or_else(|| "results/models".into()),
+                    .unwrap_or_else(|| crate::record::results::models_beside(&runs)),
+                runs,
+                epochs: epochs_csv,
                 save_model: self.output.save_model.unwrap_or(true),
             },
             rung: 0,

@@ -353,3 +353,41 @@ fn runs_with_validation_are_charted_by_validation_accuracy() {
     assert!(svg.contains("validation accuracy (fraction)"));
     assert!(!svg.contains("test accuracy"));
 }
+
+/// A runs file put elsewhere takes its epochs file and models with it, `plot` of it draws the
+/// learning curves, and a chart that cannot be drawn is said, with what an earlier plot left.
+#[test]
+fn epochs_and_models_follow_the_runs_file_and_a_missing_chart_is_said() {
+    let work = Workdir::new();
+    let config = common::tiny_config(&work);
+    work.harness(&[
+        "run",
+        &config,
+        "-q",
+        "--set",
+        "output.runs=elsewhere/runs.csv",
+    ])
+    .expect_code(0)
+    .expect_stdout(&["elsewhere/models/"]);
+    assert!(work.path().join("elsewhere/epochs.csv").is_file());
+    assert!(!work.path().join("results").exists());
+    work.harness(&["plot", "elsewhere/runs.csv", "-o", "charts"])
+        .expect_code(0)
+        .expect_stdout(&["charts/learning_curves.svg"]);
+    std::fs::remove_file(work.path().join("elsewhere/epochs.csv")).unwrap();
+    let again = work.harness(&["plot", "elsewhere/runs.csv", "-o", "charts"]);
+    again.expect_code(0).expect_stderr(&[
+        "learning_curves not drawn: there is no epochs file elsewhere/epochs.csv",
+        "charts/learning_curves.svg",
+        "from an earlier plot",
+    ]);
+    assert!(
+        !again.stdout().contains("learning_curves"),
+        "{}",
+        again.describe()
+    );
+    // A runs file of another name: its epochs file is named after it.
+    work.harness(&["run", &config, "-q", "--set", "output.runs=mine.csv"])
+        .expect_code(0);
+    assert!(work.path().join("mine-epochs.csv").is_file());
+}

@@ -50,6 +50,8 @@ pub struct Selection {
 #[derive(Debug)]
 pub struct Written {
     pub files: Vec<PathBuf>,
+    /// Why a chart was not drawn, when one was not.
+    pub missing: Option<String>,
 }
 
 /// The most learning curves drawn when no runs are selected.
@@ -138,12 +140,40 @@ pub fn plot(
         &|area| scatter(area, &ok, Axis::Seconds),
         &|area| scatter(area, &ok, Axis::Seconds),
     )?;
+    let mut missing = None;
     if !curves.is_empty() {
         both(learning, &|area| learning_curves(area, &curves), &|area| {
             learning_curves(area, &curves)
         })?;
+    } else {
+        let why = if epochs_csv.exists() {
+            format!(
+                "{} holds no epochs of the runs chosen",
+                epochs_csv.display()
+            )
+        } else {
+            format!(
+                "there is no epochs file {} (--epochs names one)",
+                epochs_csv.display()
+            )
+        };
+        let stale = ["svg", "png"]
+            .iter()
+            .map(|e| out_dir.join(format!("{learning}.{e}")))
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>();
+        let older = if stale.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} in the folder: from an earlier plot)",
+                stale.join(" and ")
+            )
+        };
+        missing = Some(format!("{learning} not drawn: {why}{older}"));
     }
-    Ok(Written { files })
+    Ok(Written { files, missing })
 }
 
 /// The charts `plot` draws, each as SVG and PNG.
@@ -161,8 +191,12 @@ pub fn command(
     size: (u32, u32),
     selection: &Selection,
 ) -> Result<u8> {
-    for file in plot(runs_csv, epochs_csv, out_dir, size, selection)?.files {
+    let written = plot(runs_csv, epochs_csv, out_dir, size, selection)?;
+    for file in &written.files {
         println!("{}", file.display());
+    }
+    if let Some(missing) = written.missing {
+        eprintln!("harness: {missing}");
     }
     Ok(exit::OK)
 }
