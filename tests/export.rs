@@ -469,7 +469,10 @@ fn bad_input_is_refused_before_anything_is_written() {
         ],
         &["ending in .running"],
     );
-    refused(&["export", &run_id, "-o", "mine.bpk"], &["ending in .bpk"]);
+    refused(
+        &["export", &run_id, "-o", "mine.bpk"],
+        &["ending in .bpk is a saved model"],
+    );
     // A device or a pipe is not a file to replace, even with --force (a rename would turn
     // /dev/null into a plain file).
     let fifo = work.path().join("pipe");

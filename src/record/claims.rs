@@ -243,8 +243,8 @@ fn check_not_record(claim: &Claim) -> Result<()> {
     // A model's name is the record's even before the file exists.
     if claim.path.extension().is_some_and(|e| e == "bpk") {
         return Err(user_error(format!(
-            "{} {}: names ending in .bpk are saved models, part of the record; choose another \
-             name",
+            "{} {}: a name ending in .bpk is a saved model's, part of the record; choose \
+             another name",
             claim.what,
             claim.path.display()
         )));

@@ -562,7 +562,15 @@ impl Experiment {
                 .map(|change| label(&change.key, &change.value))
                 .collect();
             labels.extend(set_labels.iter().cloned());
+            // A drawn choice (an activation, an optimizer, a shape) names the point as a grid
+            // value would: `gelu_t07`, not `relu_16x16_t07` for a point that trained GELU.
+            let drawn_choices: Vec<&Override> = changes
+                .iter()
+                .filter(|c| random_origins.contains_key(&c.key))
+                .filter(|c| matches!(c.value, toml::Value::String(_) | toml::Value::Array(_)))
+                .collect();
             if let Some(trial) = trial {
+                labels.extend(drawn_choices.iter().map(|c| label(&c.key, &c.value)));
                 labels.push(format!("t{trial:0trial_width$}"));
                 varies.extend(
                     changes
@@ -574,9 +582,16 @@ impl Experiment {
             // A point that sets `name` keeps it; others are named after what varies.
             if !labels.is_empty() && !changes.iter().any(|change| change.key == "name") {
                 // Without the shape in the labels ("s3"), keep the base's name in front.
-                let shaped = naming.iter().any(|change| {
-                    matches!(change.key.as_str(), "model.hidden" | "model.activation")
-                });
+                let shaped = naming
+                    .iter()
+                    .chain(if trial.is_some() {
+                        &drawn_choices[..]
+                    } else {
+                        &[]
+                    })
+                    .any(|change| {
+                        matches!(change.key.as_str(), "model.hidden" | "model.activation")
+                    });
                 let name = if shaped {
                     labels.join("_")
                 } else {
@@ -1387,7 +1402,9 @@ mod tests {
             .map(|p| p.settings.train.learning_rate.to_string())
             .collect();
         assert!(rates.len() >= 5, "{rates:?}");
-        assert_eq!(points[3].settings.name, "base_s1_t3");
+        // A drawn choice names the point with the trial (issue 21): the optimizer it trained.
+        let optimizer = points[3].settings.train.optimizer.to_string();
+        assert_eq!(points[3].settings.name, format!("base_s1_{optimizer}_t3"));
         assert!(
             points[3]
                 .varies

@@ -366,6 +366,22 @@ fn axis_number(x: f64) -> String {
     }
 }
 
+/// A tick label on an axis whose values span `span` (padding included or not: the ticks are
+/// about a tenth of it apart): [`axis_number`], with more decimals where its would repeat.
+fn axis_label(x: f64, span: f64) -> String {
+    let plain = axis_number(x);
+    if !(span.is_finite() && span > 0.0) || span >= 10.0 {
+        return plain;
+    }
+    let decimals = (-(span / 20.0).log10()).ceil().clamp(0.0, 8.0) as usize;
+    let shown = plain.split('.').nth(1).map_or(0, str::len);
+    if decimals > shown {
+        format!("{x:.decimals$}")
+    } else {
+        plain
+    }
+}
+
 /// Which accuracy the charts show: validation when every run drawn has it, else test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Measure {
@@ -447,7 +463,15 @@ fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> R
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70);
-    let formatter = |x: &f64| axis_number(*x);
+    // Enough decimals that ticks a tenth of the axis apart read differently (a single run's
+    // axis spans a few thousandths of a second).
+    let pad = ((x_max - x_min) * 0.08).max(x_max.abs() * 0.05).max(1e-3);
+    let span = if log {
+        f64::INFINITY
+    } else {
+        x_max + pad - (x_min - pad).max(0.0)
+    };
+    let formatter = move |x: &f64| axis_label(*x, span);
     let points = Points {
         runs,
         x: &x,
@@ -460,7 +484,6 @@ fn scatter<DB: DrawingBackend>(area: Area<DB>, runs: &[RunRow], axis: Axis) -> R
             .map_err(drawing)?;
         finish(chart, &area, &points, &formatter, &x_desc, &y_desc)
     } else {
-        let pad = ((x_max - x_min) * 0.08).max(x_max.abs() * 0.05).max(1e-3);
         let chart = builder
             .build_cartesian_2d((x_min - pad).max(0.0)..x_max + pad, y_range)
             .map_err(drawing)?;
@@ -520,6 +543,12 @@ impl<F: Fn(&RunRow) -> f64> Points<'_, F> {
         for run in self.runs {
             series.entry(series_of(run)).or_default().push(run);
         }
+        let mut labels: Vec<String> = series.keys().map(|name| series_label(name)).collect();
+        let markers: Vec<(i32, i32)> = self
+            .runs
+            .iter()
+            .map(|run| chart.backend_coord(&((self.x)(run), self.measure.run(run))))
+            .collect();
         for (name, runs) in &series {
             let colour = rgb(activation_colour(name));
             chart
@@ -538,14 +567,16 @@ impl<F: Fn(&RunRow) -> f64> Points<'_, F> {
             let unplaced = self.draw_labels(area, chart)?;
             if !unplaced.is_empty() {
                 // Labels that found no free spot are named in the legend instead.
+                let label = format!("unlabelled: {}", unplaced.join(", "));
                 chart
                     .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                     .map_err(drawing)?
-                    .label(format!("unlabelled: {}", unplaced.join(", ")))
+                    .label(label.clone())
                     .legend(|(px, py)| EmptyElement::at((px, py)));
+                labels.push(label);
             }
         }
-        legend(chart, 16)
+        legend(chart, 16, &labels, &markers)
     }
 
     /// Writes each point's hidden widths beside it where the text overlaps no other label,
@@ -734,6 +765,8 @@ fn learning_curves<DB: DrawingBackend>(
         .draw()
         .map_err(drawing)?;
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut labels = Vec::new();
+    let mut occupied = Vec::new();
     for (run, rows) in curves {
         let series = series_of(run);
         let count = seen.entry(series).or_default();
@@ -744,10 +777,13 @@ fn learning_curves<DB: DrawingBackend>(
             .iter()
             .map(|r| (r.epoch as f64, measure.epoch(r)))
             .collect();
+        occupied.extend(points.iter().map(|p| chart.backend_coord(p)));
+        let label = format!("{} ({})", run.name, run.run_id);
+        labels.push(label.clone());
         chart
             .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
             .map_err(drawing)?
-            .label(format!("{} ({})", run.name, run.run_id))
+            .label(label)
             .legend(move |(px, py)| {
                 EmptyElement::at((px, py))
                     + PathElement::new(vec![(0, 0), (20, 0)], colour.stroke_width(2))
@@ -761,26 +797,86 @@ fn learning_curves<DB: DrawingBackend>(
             )
             .map_err(drawing)?;
     }
-    legend(&mut chart, 14)
+    legend(&mut chart, 14, &labels, &occupied)
 }
-/// The series legend, in the lower right corner of every chart.
+/// The corners and sides a legend may take, in the order they are preferred.
+const LEGEND_PLACES: [SeriesLabelPosition; 8] = [
+    SeriesLabelPosition::LowerRight,
+    SeriesLabelPosition::UpperLeft,
+    SeriesLabelPosition::UpperRight,
+    SeriesLabelPosition::LowerLeft,
+    SeriesLabelPosition::MiddleRight,
+    SeriesLabelPosition::MiddleLeft,
+    SeriesLabelPosition::UpperMiddle,
+    SeriesLabelPosition::LowerMiddle,
+];
+
+/// The series legend, in the first of [`LEGEND_PLACES`] where its box covers none of the
+/// `occupied` points (markers, in the backend's pixels), else where it covers the fewest.
+/// `labels` are the series' labels, to size the box as plotters lays it out.
 fn legend<'a, DB, X, Y>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
     font_size: u32,
+    labels: &[String],
+    occupied: &[(i32, i32)],
 ) -> Result<()>
 where
     DB: DrawingBackend + 'a,
     X: Ranged,
     Y: Ranged,
 {
+    let font: TextStyle = (FONT_FAMILY, font_size).into_font().into();
+    let mut text = MultiLineText::<(i32, i32), &str>::new((0, 0), &font);
+    for label in labels {
+        text.push_line(label.as_str());
+    }
+    let (w, h) = text.estimate_dimension().map_err(drawing)?;
+    let place = legend_place((w, h), chart.plotting_area().get_pixel_range(), occupied);
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(place)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .label_font((FONT_FAMILY, font_size))
         .draw()
         .map_err(drawing)
+}
+
+/// Where a legend whose text is `text` pixels goes in a plotting area of `pixels`: the first of
+/// [`LEGEND_PLACES`] whose box (plotters' layout: a 30-pixel key column, 10-pixel margins, 5
+/// pixels from the edges) covers no point of `occupied`, else the one that covers the fewest.
+fn legend_place(
+    text: (i32, i32),
+    pixels: (Range<i32>, Range<i32>),
+    occupied: &[(i32, i32)],
+) -> SeriesLabelPosition {
+    let (w, h) = (text.0 + 30 + 20, text.1 + 20);
+    let (xs, ys) = pixels;
+    let (area_w, area_h) = (xs.end - xs.start, ys.end - ys.start);
+    let covered = |place: &SeriesLabelPosition| {
+        use SeriesLabelPosition::*;
+        let x = match place {
+            UpperLeft | MiddleLeft | LowerLeft => 5,
+            UpperRight | MiddleRight | LowerRight => area_w - w - 5,
+            _ => (area_w - w) / 2,
+        } + xs.start;
+        let y = match place {
+            UpperLeft | UpperMiddle | UpperRight => 5,
+            LowerLeft | LowerMiddle | LowerRight => area_h - h - 5,
+            _ => (area_h - h) / 2,
+        } + ys.start;
+        occupied
+            .iter()
+            .filter(|&&(px, py)| {
+                px + MARKER >= x && px - MARKER <= x + w && py + MARKER >= y && py - MARKER <= y + h
+            })
+            .count()
+    };
+    LEGEND_PLACES
+        .iter()
+        .min_by_key(|place| covered(place))
+        .cloned()
+        .unwrap_or(SeriesLabelPosition::LowerRight)
 }
 
 /// A y range around the accuracies, within [0, 1].
@@ -872,6 +968,35 @@ mod tests {
             .collect();
         let places = place_labels(&[(170, 170)], &[(30, 12)], &field, (0, 0, 400, 400), 5);
         assert_eq!(places, vec![None]);
+    }
+
+    #[test]
+    fn ticks_of_a_narrow_axis_read_differently() {
+        // One run at 0.02 s: the axis spans 0.019 to 0.021.
+        let span = 0.002;
+        let ticks: Vec<String> = (0..=8)
+            .map(|k| axis_label(0.019 + k as f64 * 0.00025, span))
+            .collect();
+        let mut unique = ticks.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), ticks.len(), "{ticks:?}");
+        assert_eq!(axis_label(13_002.0, 5_000.0), "13,002");
+        assert_eq!(axis_label(2.5, 30.0), "2.5");
+    }
+
+    #[test]
+    fn a_legend_goes_where_it_covers_no_point() {
+        let pixels = (0..600, 0..400);
+        // Points in the lower right corner: the legend moves to the upper left.
+        let crowded = [(560, 360), (580, 380), (540, 370)];
+        let place = legend_place((100, 40), pixels.clone(), &crowded);
+        assert!(matches!(place, SeriesLabelPosition::UpperLeft), "{place:?}");
+        // Nothing in the lower right: it stays there.
+        let place = legend_place((100, 40), pixels.clone(), &[(20, 20)]);
+        assert!(
+            matches!(place, SeriesLabelPosition::LowerRight),
+            "{place:?}"
+        );
     }
 
     #[test]
