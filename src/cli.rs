@@ -121,8 +121,8 @@ pub enum Command {
         /// The runs file.
         #[arg(default_value = "results/runs.csv")]
         runs: PathBuf,
-        /// The epochs file (default: the one beside the runs file, as `run` names it: epochs.csv
-        /// for runs.csv, epochs-3.csv for runs-3.csv, a-epochs.csv for a.csv).
+        /// The epochs file (default: beside the runs file: epochs.csv for runs.csv, a shard's
+        /// epochs-3.csv for runs-3.csv).
         #[arg(long)]
         epochs: Option<PathBuf>,
         /// Folder for the charts.

@@ -771,12 +771,11 @@ impl RawConfig {
             .runs
             .clone()
             .unwrap_or_else(|| "results/runs.csv".into());
-        // The epochs file and the models go beside the runs file unless named.
         let epochs_csv = self
             .output
             .epochs
             .clone()
-            .unwrap_or_else(|| crate::record::results::epochs_beside(&runs));
+            .unwrap_or_else(|| "results/epochs.csv".into());
         if runs == epochs_csv {
             problems.push(Problem::new(
                 "output.epochs",
@@ -842,7 +841,7 @@ impl RawConfig {
                     .output
                     .models
                     .clone()
-                    .unwrap_or_else(|| crate::record::results::models_beside(&runs)),
+                    .unwrap_or_else(|| "results/models".into()),
                 runs,
                 epochs: epochs_csv,
                 save_model: self.output.save_model.unwrap_or(true),

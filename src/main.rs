@@ -138,7 +138,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             run_ids,
             filter,
         } => {
-            let epochs = epochs.unwrap_or_else(|| harness::record::results::epochs_beside(&runs));
+            let epochs = epochs.unwrap_or_else(|| harness::record::upgrade::epochs_beside(&runs));
             let selection = plot::Selection {
                 runs: run_ids,
                 filters: filter,

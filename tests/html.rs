@@ -407,6 +407,7 @@ fn the_report_of_a_real_sweep_works_in_chromium() {
     // One row per run.
     let rows = browser.script("return document.querySelectorAll('#runs tbody tr').length;");
     assert_eq!(rows, json!(runs.len()), "one table row per run");
+    check_layout(&browser, "val_accuracy");
 
     // A header click sorts by that column, a second click reverses it.
     let column = |name: &str| {
@@ -557,6 +558,46 @@ fn the_report_of_a_real_sweep_works_in_chromium() {
 
 /// 1,000 runs of a synthetic sweep (10 epochs each): the page stays under 5 MB, opens and
 /// sorts every column without an error, and prints how long that took. The timings are
+/// The page leads with what a sweep is read for, and its parallel coordinates stay readable:
+/// the table's first columns are the name, the ranking accuracy and the test accuracy; the axis
+/// titles neither overlap one another nor leave the figure.
+fn check_layout(browser: &Browser, ranking: &str) {
+    let headers = browser.script(
+        "return [...document.querySelectorAll('#runs thead tr:first-child th')]
+           .map(th => th.dataset.col).filter(Boolean).slice(0, 3);",
+    );
+    let mut expected = vec!["name", ranking];
+    if ranking != "test_accuracy" {
+        expected.push("test_accuracy");
+    }
+    let shown: Vec<String> = serde_json::from_value(headers).unwrap();
+    assert_eq!(shown[..expected.len()], expected[..], "{shown:?}");
+    let titles = browser.script(
+        "const svg = document.querySelector('#chart-parallel svg');
+         const width = svg.viewBox.baseVal.width;
+         return [...svg.querySelectorAll('g.axes text.label')].map(t => {
+           const b = t.getBBox();
+           return {text: t.textContent, x0: b.x, x1: b.x + b.width, y0: b.y, y1: b.y + b.height, width};
+         });",
+    );
+    let titles = titles.as_array().unwrap();
+    assert!(titles.len() >= 2, "{titles:?}");
+    let f = |t: &Value, k: &str| t[k].as_f64().unwrap();
+    for (i, a) in titles.iter().enumerate() {
+        assert!(
+            f(a, "x0") >= 0.0 && f(a, "x1") <= f(a, "width"),
+            "axis title {a} leaves the figure"
+        );
+        for b in &titles[i + 1..] {
+            let apart = f(a, "x1") <= f(b, "x0")
+                || f(b, "x1") <= f(a, "x0")
+                || f(a, "y1") <= f(b, "y0")
+                || f(b, "y1") <= f(a, "y0");
+            assert!(apart, "axis titles {a} and {b} overlap");
+        }
+    }
+}
+
 /// figures for README.md (measured there), not assertions: a busy machine must not fail CI.
 #[test]
 fn a_thousand_runs_stay_under_5_mb_and_open_and_sort() {
@@ -696,6 +737,7 @@ fn a_thousand_runs_stay_under_5_mb_and_open_and_sort() {
     browser.screenshot("report-1000-runs.png");
     assert_eq!(browser.script("return window.reportErrors;"), json!([]));
     assert!(load_ms > 0.0 && sorts.iter().all(|&ms| ms >= 0.0));
+    check_layout(&browser, "test_accuracy");
 }
 
 /// Regression: run ids and activations named after the properties every JavaScript object

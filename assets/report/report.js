@@ -20,6 +20,7 @@
   const NOT_SETTINGS = new Set([
     'run_id', 'attempt', 'started_at', 'name', 'config', 'status', 'error', 'harness_version',
     'device', 'params', 'train_size', 'test_size', 'model_sha256', 'best_epoch', 'backend',
+    'epochs_trained', 'stop_reason', 'git_commit',
   ]);
   const isResult = (name) =>
     NOT_SETTINGS.has(name) || /(_loss|_accuracy|_seconds|_per_second)$/.test(name);
@@ -87,15 +88,22 @@
   const varying = columns.filter((c) => distinct(c) > 1);
   const constant = columns.filter((c) => distinct(c) <= 1);
   const settings = varying.filter((c) => !isResult(c));
-  // The table: name first, then every column that varies, then the constant ones (folded).
-  const tableColumns = [
-    ...(has('name') ? ['name'] : []),
-    ...varying.filter((c) => c !== 'name'),
-    ...constant.filter((c) => c !== 'name'),
-  ];
   const sortDefault = ['val_accuracy', 'test_accuracy'].find(
     (c) => has(c) && runs.some((r) => typeof get(r, c) === 'number')
   );
+  // The table: name first, then the column the page ranks by and the test accuracy, then the
+  // settings that vary, then the other columns that vary, then the constant ones (folded): what
+  // a sweep is read for stays on screen at 1280 pixels.
+  const leading = [
+    ...(has('name') ? ['name'] : []),
+    ...[sortDefault, 'test_accuracy'].filter((c, k, all) => c && has(c) && all.indexOf(c) === k),
+  ];
+  const tableColumns = [
+    ...leading,
+    ...settings.filter((c) => !leading.includes(c)),
+    ...varying.filter((c) => !leading.includes(c) && !settings.includes(c)),
+    ...constant.filter((c) => !leading.includes(c)),
+  ];
 
   const state = {
     sort: sortDefault ? { column: sortDefault, direction: -1 } : null,
@@ -733,8 +741,9 @@
     if (shown.length === 0) return message(chart, 'no run to show');
     // One unit a pixel at the figure's width, so that text keeps its size on any screen.
     const width = Math.max(110 * (names.length + 1), chart.box.clientWidth - 24 || 480, 360);
-    const height = 300;
-    const [top, bottom] = [34, height - 20];
+    const height = 314;
+    // Axis titles take two rows, alternately, so that neighbours never overlap.
+    const [top, bottom] = [48, height - 20];
     frame(chart.drawing, width, height);
     const axisList = names.map((name) => parallelAxis(name, shown.map((r) => get(r, name)), top, bottom));
     const accRange = extent(shown.map((r) => r.accuracy));
@@ -764,18 +773,33 @@
     }
     chart.drawing.append(lines);
     const g = svg('g', { class: 'axes' });
+    chart.drawing.append(g); // in the page, so that text can be measured
+    // A title may be as wide as two axes apart (its neighbours are on the other row), less a
+    // gap; the first and last are anchored at the figure's edges so they are never cut.
+    const room = Math.max(40, 2 * step - 12);
+    const last = all.length - 1;
     all.forEach((axis, k) => {
       g.append(svg('line', { x1: xs[k], x2: xs[k], y1: top, y2: bottom, class: 'axis' }));
-      const title = svg('text', { x: xs[k], y: 14, 'text-anchor': 'middle', class: 'label' }, axis.name.length > 18 ? axis.name.slice(0, 17) + '…' : axis.name);
-      title.append(svg('title', {}, axis.name));
+      const anchor = k === 0 ? 'start' : k === last ? 'end' : 'middle';
+      const x = k === 0 ? 4 : k === last ? width - 4 : xs[k];
+      const title = svg('text', { x, y: k % 2 === 0 ? 14 : 30, 'text-anchor': anchor, class: 'label' }, axis.name);
       g.append(title);
+      // Shortened, with an ellipsis, until it fits its room (the whole name on hover).
+      const fits = k === 0 || k === last ? room / 2 + (xs[0] - 4) : room;
+      if (title.getComputedTextLength() > fits) {
+        let text = axis.name;
+        while (text.length > 1 && title.getComputedTextLength() > fits) {
+          text = text.slice(0, -1);
+          title.textContent = text + '…';
+        }
+      }
+      title.append(svg('title', {}, axis.name));
       const tickValues = axis.ticks.length > 12 ? axis.ticks.filter((_, i) => i % Math.ceil(axis.ticks.length / 12) === 0) : axis.ticks;
       for (const t of tickValues) {
         const py = axis.at(t);
         g.append(svg('text', { x: xs[k] + 4, y: py + 4, class: 'tick' }, String(axis.label(t)).slice(0, 16)));
       }
     });
-    chart.drawing.append(g);
     const gradient = ACCURACY_STOPS.map((c, k) => `${c} ${(100 * k) / (ACCURACY_STOPS.length - 1)}%`).join(', ');
     chart.legend.append(
       el('span', { class: 'key' }, `${accuracyLabel} ${fmt(accRange[0])}`),

@@ -317,23 +317,6 @@ impl Row for EpochRow {
     }
 }
 
-/// The epochs file that goes with a runs file when none is named: beside it, its name with
-/// `epochs` for `runs` (`results/epochs.csv` for `results/runs.csv`, a shard's `epochs-3.csv`
-/// for `runs-3.csv`), else `<stem>-epochs.csv` (`a-epochs.csv` for `a.csv`).
-pub fn epochs_beside(runs: &Path) -> std::path::PathBuf {
-    let name = runs.file_name().unwrap_or_default().to_string_lossy();
-    if name.contains("runs") {
-        return runs.with_file_name(name.replacen("runs", "epochs", 1));
-    }
-    let stem = runs.file_stem().unwrap_or_default().to_string_lossy();
-    runs.with_file_name(format!("{stem}-epochs.csv"))
-}
-
-/// The models folder that goes with a runs file when none is named: `models/` beside it.
-pub fn models_beside(runs: &Path) -> std::path::PathBuf {
-    runs.with_file_name("models")
-}
-
 /// The CSV header line of a row type, without the newline.
 pub fn header<T: Row>() -> String {
     let bytes = to_csv(&[T::default()], true);

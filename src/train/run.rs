@@ -65,6 +65,7 @@ pub enum Record {
 pub struct Report {
     pub row: RunRow,
     pub runs_csv: PathBuf,
+    pub epochs_csv: PathBuf,
     pub model_file: Option<PathBuf>,
     /// Why the trained model could not be saved, if it could not.
     pub model_error: Option<String>,
@@ -106,9 +107,16 @@ impl Report {
             ),
             _ => String::new(),
         };
+        // Epochs kept away from the runs file (output.runs moved, output.epochs not) are said:
+        // `plot` and `report --html` look beside the runs file.
+        let epochs = if crate::record::upgrade::epochs_beside(&self.runs_csv) == self.epochs_csv {
+            String::new()
+        } else {
+            format!(", epochs in {}", self.epochs_csv.display())
+        };
         format!(
             "{}: {} {chosen} ({} parameters, {} on {}, {:.1} s train, {:.1} s total){stopped}; \
-             row {} appended to {}{saved}",
+             row {} appended to {}{epochs}{saved}",
             row.name,
             match row.status {
                 Status::Ok => "ok,",
@@ -335,6 +343,7 @@ pub fn run(
     Ok(Ran::Trained(Box::new(Report {
         row,
         runs_csv: settings.output.runs.clone(),
+        epochs_csv: settings.output.epochs.clone(),
         model_file: partial_model.filter(|_| appended).map(|(_, path)| path),
         model_error,
         appended,

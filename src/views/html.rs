@@ -386,7 +386,7 @@ pub fn report(
     max_pictures: usize,
 ) -> Result<()> {
     let options = Options {
-        epochs: epochs.unwrap_or_else(|| crate::record::results::epochs_beside(runs)),
+        epochs: epochs.unwrap_or_else(|| crate::record::upgrade::epochs_beside(runs)),
         models: models.unwrap_or_else(|| runs.with_file_name("models")),
         output: output.unwrap_or_else(|| runs.with_file_name("report.html")),
         runs: runs.to_path_buf(),

@@ -153,7 +153,8 @@ pub fn plot(
             )
         } else {
             format!(
-                "there is no epochs file {} (--epochs names one)",
+                "there is no epochs file {} (runs that moved only output.runs keep theirs in \
+                 results/epochs.csv, as their summary line says: --epochs names it)",
                 epochs_csv.display()
             )
         };
