@@ -5,7 +5,8 @@
 //! so that its centre of mass is at the centre. On the way, for photos and drawings:
 //! - a JPEG's EXIF orientation is applied (a phone's upright photo is stored sideways);
 //! - transparency is laid over white paper (drawing programs export black ink on nothing);
-//! - a dark-on-light image, detected from its border, is inverted unless `--no-invert`;
+//! - a dark-on-light image, detected from its median grey level, is inverted unless
+//!   `--no-invert`, and a ruled line across the picture (a frame) is dropped;
 //! - the paper is told from the ink by the image itself: a background estimated cell by cell
 //!   (shading, a grey desk) is subtracted, then Otsu's threshold (Otsu, 1979) on what is left
 //!   separates ink from grain, and only the ink is kept, its soft edges included.
@@ -208,7 +209,29 @@ fn ink_only(image: &GrayImage, name: &str) -> Result<GrayImage> {
     let high = f64::from(levels[levels.len() * 9 / 10]);
     let low = f64::from(threshold) / 2.0;
     let span = (high - low).max(1.0);
+    // A ruled line (a frame around the digit, the edge of a sheet) is ink across most of a row
+    // or a column, as no stroke of a digit is: it is dropped, so that the crop is the digit's.
+    let is_ink = |x: u32, y: u32| lifted[(y * w + x) as usize] > threshold;
+    let ruled_rows: Vec<bool> = (0..h)
+        .map(|y| (0..w).filter(|&x| is_ink(x, y)).count() as f64 > 0.8 * f64::from(w))
+        .collect();
+    let ruled_columns: Vec<bool> = (0..w)
+        .map(|x| (0..h).filter(|&y| is_ink(x, y)).count() as f64 > 0.8 * f64::from(h))
+        .collect();
+    let left = (0..h)
+        .filter(|&y| !ruled_rows[y as usize])
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&(x, y)| !ruled_columns[x as usize] && is_ink(x, y))
+        .count();
+    if left == 0 {
+        return Err(anyhow::Error::new(NoDigit(format!(
+            "{name} shows only lines across the whole picture (a frame, an edge), no digit"
+        ))));
+    }
     Ok(GrayImage::from_fn(w, h, |x, y| {
+        if ruled_rows[y as usize] || ruled_columns[x as usize] {
+            return image::Luma([0]);
+        }
         let v = f64::from(lifted[(y * w + x) as usize]);
         image::Luma([(((v - low) / span).clamp(0.0, 1.0) * 255.0).round() as u8])
     }))
@@ -295,16 +318,24 @@ fn otsu(histogram: &[u64; 256]) -> u8 {
     best
 }
 
-/// Whether the border is mostly light: a dark digit on light paper.
+/// Whether the image is mostly light: a dark digit on light paper. The paper is most of the
+/// picture, so its median is the paper's level (a border alone is fooled by a frame drawn or
+/// photographed around the digit).
 fn dark_on_light(image: &GrayImage) -> bool {
-    let (w, h) = image.dimensions();
-    let border: Vec<u8> = image
-        .enumerate_pixels()
-        .filter(|(x, y, _)| *x == 0 || *y == 0 || *x + 1 == w || *y + 1 == h)
-        .map(|(_, _, p)| p.0[0])
-        .collect();
-    let mean = border.iter().map(|&p| f64::from(p)).sum::<f64>() / border.len().max(1) as f64;
-    mean > 127.0
+    let mut histogram = [0u64; 256];
+    for p in image.pixels() {
+        histogram[usize::from(p.0[0])] += 1;
+    }
+    let half = (u64::from(image.width()) * u64::from(image.height())).div_ceil(2);
+    let mut seen = 0;
+    let median = histogram
+        .iter()
+        .position(|&n| {
+            seen += n;
+            seen >= half
+        })
+        .unwrap_or(0);
+    median > 127
 }
 
 /// Crops to the ink, scales it into 20x20 and centres its mass in 28x28, as MNIST did.
