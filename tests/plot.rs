@@ -401,3 +401,77 @@ fn a_moved_runs_file_says_where_its_epochs_went_and_a_missing_chart_is_said() {
         plain.describe()
     );
 }
+
+/// The legend box covers no marker, even when the points crowd the corner it takes by default
+/// (the lower right: the largest networks with the lowest accuracies), and a single run's time
+/// axis has tick labels that differ (it spans a few thousandths of a second).
+#[test]
+fn no_legend_over_a_marker_and_distinct_ticks_for_one_run() {
+    let work = Workdir::new();
+    let runs: Vec<RunRow> = (0..9)
+        .map(|k| RunRow {
+            run_id: format!("r{k}"),
+            attempt: format!("a{k}"),
+            name: format!("run_{k}"),
+            shape: if k < 6 { "784-64-64-10" } else { "784-16-10" }.into(),
+            activation: ["sigmoid", "relu", "tanh"][k % 3].into(),
+            params: if k < 6 { 55_050 } else { 12_730 },
+            test_accuracy: if k < 6 { 0.90 + k as f64 * 0.002 } else { 0.97 },
+            train_seconds: 1.0 + k as f64,
+            status: Status::Ok,
+            ..RunRow::default()
+        })
+        .collect();
+    write_rows(&work.path().join("runs.csv"), &runs);
+    work.harness(&["plot", "runs.csv", "-o", "charts", "--size", "640x480"])
+        .expect_code(0);
+    for chart in ["accuracy_vs_params", "accuracy_vs_seconds"] {
+        let svg = std::fs::read_to_string(work.path().join(format!("charts/{chart}.svg"))).unwrap();
+        let document = roxmltree::Document::parse(&svg).unwrap();
+        let number = |n: roxmltree::Node, a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+        // The legend: the box drawn half see-through over the plot.
+        let boxes: Vec<(f64, f64, f64, f64)> = document
+            .descendants()
+            .filter(|n| n.has_tag_name("rect") && n.attribute("opacity") == Some("0.8"))
+            .map(|n| {
+                let (x, y) = (number(n, "x"), number(n, "y"));
+                (x, y, x + number(n, "width"), y + number(n, "height"))
+            })
+            .collect();
+        assert_eq!(boxes.len(), 1, "{chart}: one legend box in {svg}");
+        let (x0, y0, x1, y1) = boxes[0];
+        // The runs' markers (drawn see-through; the legend's keys are not).
+        let markers: Vec<(f64, f64)> = document
+            .descendants()
+            .filter(|n| n.has_tag_name("circle") && n.attribute("opacity") == Some("0.85"))
+            .map(|n| (number(n, "cx"), number(n, "cy")))
+            .collect();
+        assert_eq!(markers.len(), 9, "{chart}");
+        for (cx, cy) in markers {
+            assert!(
+                !(x0 - 5.0..=x1 + 5.0).contains(&cx) || !(y0 - 5.0..=y1 + 5.0).contains(&cy),
+                "{chart}: the legend ({x0}, {y0})-({x1}, {y1}) covers the marker at ({cx}, {cy})"
+            );
+        }
+    }
+
+    let one = &runs[..1];
+    let mut single = one.to_vec();
+    single[0].train_seconds = 0.02;
+    write_rows(&work.path().join("one.csv"), &single);
+    work.harness(&["plot", "one.csv", "-o", "one"])
+        .expect_code(0);
+    let svg = std::fs::read_to_string(work.path().join("one/accuracy_vs_seconds.svg")).unwrap();
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    let ticks: Vec<String> = document
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .filter(|t| t.starts_with("0.0"))
+        .collect();
+    assert!(ticks.len() >= 3, "{ticks:?}");
+    let mut unique = ticks.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ticks.len(), "tick labels repeat: {ticks:?}");
+}
