@@ -473,6 +473,10 @@ fn bad_input_is_refused_before_anything_is_written() {
         &["export", &run_id, "-o", "mine.bpk"],
         &["ending in .bpk is a saved model"],
     );
+    refused(
+        &["export", &run_id, "-o", "MINE.BPK"],
+        &["ending in .bpk is a saved model"],
+    );
     // A device or a pipe is not a file to replace, even with --force (a rename would turn
     // /dev/null into a plain file).
     let fifo = work.path().join("pipe");
@@ -540,6 +544,12 @@ fn an_export_replaces_a_file_only_with_force() {
     // The format from -o's name; a folder named with a trailing slash is made.
     work.harness(&["export", &run_id, "-o", "by_name.onnx"])
         .expect_code(0);
+    // The ending in any case names the format.
+    work.harness(&["export", &run_id, "-o", "LOUD.ONNX"])
+        .expect_code(0);
+    let loud = std::fs::read(work.path().join("LOUD.ONNX")).unwrap();
+    <harness::views::export::onnx::ModelProto as prost::Message>::decode(loud.as_slice())
+        .expect("an ONNX model under an upper-case name");
     let onnx = std::fs::read(work.path().join("by_name.onnx")).unwrap();
     <harness::views::export::onnx::ModelProto as prost::Message>::decode(onnx.as_slice())
         .expect("an ONNX model");

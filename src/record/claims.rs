@@ -241,7 +241,12 @@ fn conflict(claim: &Claim, other: &Claim) -> String {
 /// picture, whichever results file it belongs to.
 fn check_not_record(claim: &Claim) -> Result<()> {
     // A model's name is the record's even before the file exists.
-    if claim.path.extension().is_some_and(|e| e == "bpk") {
+    // (`.BPK` too: on a case-insensitive file system it is the same name.)
+    if claim
+        .path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("bpk"))
+    {
         return Err(user_error(format!(
             "{} {}: a name ending in .bpk is a saved model's, part of the record; choose \
              another name",

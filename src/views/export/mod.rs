@@ -212,7 +212,7 @@ pub fn format_for(given: Option<Format>, output: Option<&Path>) -> Result<Format
         Format::ALL
             .iter()
             .copied()
-            .find(|format| ending == format.extension())
+            .find(|format| ending.eq_ignore_ascii_case(format.extension()))
     });
     match (given, by_name) {
         (Some(given), Some(named)) if given != named => Err(user_error(format!(
