@@ -236,10 +236,17 @@ fn usage_error(error: clap::Error) -> ! {
                     .cloned(),
             })
             .unwrap_or_else(|| "VALUE".into());
+        // Quoted where a shell would expand it (zsh: `[32,32]` is a glob).
+        let assignment = format!("{key}={value}");
+        let assignment = if assignment.contains(|c: char| "[]*?{}() \"'$".contains(c)) {
+            format!("'{}'", assignment.replace('\'', "'\\''"))
+        } else {
+            assignment
+        };
         let _ = writeln!(
             std::io::stderr(),
             "error: harness has no flag {flag}; config keys are set with --set: --set \
-             {key}={value} (configs/default.toml lists every key)"
+             {assignment} (configs/default.toml lists every key)"
         );
         std::process::exit(i32::from(exit::USAGE));
     }

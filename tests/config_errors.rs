@@ -396,6 +396,10 @@ fn a_newcomers_mistakes_say_what_to_do_next() {
     work.harness(&["run", config, "--epochs", "5"])
         .expect_code(2)
         .expect_stderr(&["--set train.epochs=5"]);
+    // Quoted, as zsh needs a bracketed value.
+    work.harness(&["run", config, "--hidden", "[32,32]"])
+        .expect_code(2)
+        .expect_stderr(&["--set 'model.hidden=[32,32]'"]);
     work.harness(&["run", config, "--learning-rate=0.1"])
         .expect_code(2)
         .expect_stderr(&["--set train.learning_rate=0.1"]);
