@@ -344,7 +344,8 @@ fn dataset_of(row: &RunRow) -> DatasetName {
     DatasetName::parse(&row.dataset).unwrap_or(DatasetName::Mnist)
 }
 
-fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+/// A tensor's values as 32-bit floats, row-major.
+pub(crate) fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     tensor
         .into_data()
         .convert::<f32>()

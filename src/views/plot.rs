@@ -565,7 +565,7 @@ impl<F: Fn(&RunRow) -> f64> Points<'_, F> {
                 .legend(move |(px, py)| Circle::new((px + 10, py), MARKER, colour.filled()));
         }
         if self.labels {
-            let unplaced = self.draw_labels(area, chart)?;
+            let unplaced = self.draw_labels(area, chart, &markers)?;
             if !unplaced.is_empty() {
                 // Labels that found no free spot are named in the legend instead.
                 let label = format!("unlabelled: {}", unplaced.join(", "));
@@ -587,21 +587,17 @@ impl<F: Fn(&RunRow) -> f64> Points<'_, F> {
         &self,
         area: &Area<DB>,
         chart: &ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+        markers: &[(i32, i32)],
     ) -> Result<Vec<String>>
     where
         DB: DrawingBackend + 'a,
         X: Ranged<ValueType = f64>,
     {
         let style = (FONT_FAMILY, 13).into_text_style(area);
-        let markers: Vec<(i32, i32)> = self
-            .runs
-            .iter()
-            .map(|run| chart.backend_coord(&((self.x)(run), self.measure.run(run))))
-            .collect();
         // One label per text and x position (runs of one shape differ only in accuracy: their
         // markers share a column), beside the topmost marker of the column.
         let mut labels: Vec<(String, (i32, i32))> = Vec::new();
-        for (run, &at) in self.runs.iter().zip(&markers) {
+        for (run, &at) in self.runs.iter().zip(markers) {
             let text = hidden_label(run).unwrap_or_else(|| "no hidden layer".to_string());
             match labels
                 .iter_mut()
@@ -618,7 +614,7 @@ impl<F: Fn(&RunRow) -> f64> Points<'_, F> {
         let (x_range, y_range) = chart.plotting_area().get_pixel_range();
         let bounds = (x_range.start, y_range.start, x_range.end, y_range.end);
         let anchors: Vec<(i32, i32)> = labels.iter().map(|(_, at)| *at).collect();
-        let places = place_labels(&anchors, &sizes, &markers, bounds, MARKER);
+        let places = place_labels(&anchors, &sizes, markers, bounds, MARKER);
         let mut unplaced = Vec::new();
         for ((text, _), place) in labels.iter().zip(places) {
             match place {

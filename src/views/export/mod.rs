@@ -16,7 +16,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use burn::prelude::*;
 
 use crate::choice::{Choice, choice_enum};
 use crate::error::{exit, user_error};
@@ -88,7 +87,7 @@ impl Network {
         let mut layers = Vec::new();
         for layer in &loaded.model.layers {
             let [inputs, outputs] = layer.weight.dims();
-            let burn_order = floats(layer.weight.val())?; // [inputs, outputs]
+            let burn_order = crate::views::inspect::floats(layer.weight.val())?; // [inputs, outputs]
             let mut weight = vec![0.0; inputs * outputs];
             for i in 0..inputs {
                 for o in 0..outputs {
@@ -96,7 +95,7 @@ impl Network {
                 }
             }
             let bias = match &layer.bias {
-                Some(bias) => floats(bias.val())?,
+                Some(bias) => crate::views::inspect::floats(bias.val())?,
                 None => vec![0.0; outputs],
             };
             layers.push(Layer {
@@ -194,14 +193,6 @@ impl Network {
         }
         format!("Sequential({})", modules.join(", "))
     }
-}
-
-fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading weights: {e:?}"))
 }
 
 /// The format an export is written in: the one `--format` names, else the one `-o`'s ending

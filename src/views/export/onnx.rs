@@ -298,7 +298,7 @@ impl Graph {
             dims: dims.iter().map(|&d| d as i64).collect(),
             data_type: FLOAT,
             name: name.into(),
-            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            raw_data: super::safetensors::little_endian(values),
         });
         name.into()
     }

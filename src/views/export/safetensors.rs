@@ -92,7 +92,8 @@ pub fn to_bytes(network: &Network) -> Result<Vec<u8>> {
         .map_err(|e| anyhow::anyhow!("cannot write the safetensors file: {e}"))
 }
 
-fn little_endian(values: &[f32]) -> Vec<u8> {
+/// Float32 values as the raw little-endian bytes both formats store.
+pub(super) fn little_endian(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
