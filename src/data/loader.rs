@@ -98,6 +98,21 @@ impl Augmenter {
         }
     }
 
+    /// One image's random change: a shift and the index of a rotation. Every image draws the
+    /// same numbers from `rng` whatever it shows, so a resumed run skips epochs by drawing
+    /// ([`Source::new`]).
+    fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> (i64, i64, usize) {
+        let k = self.shift;
+        let dx = if k > 0 { rng.random_range(-k..=k) } else { 0 };
+        let dy = if k > 0 { rng.random_range(-k..=k) } else { 0 };
+        let rotation = if self.rotations.is_empty() {
+            0
+        } else {
+            rng.random_range(0..self.rotations.len())
+        };
+        (dx, dy, rotation)
+    }
+
     /// Appends image `index` of `split`, moved and turned by a random draw, scaled to [0, 1].
     fn extend(
         &self,
@@ -107,9 +122,7 @@ impl Augmenter {
         out: &mut Vec<f32>,
     ) {
         let pixels = split.pixels(index);
-        let k = self.shift;
-        let dx = if k > 0 { rng.random_range(-k..=k) } else { 0 };
-        let dy = if k > 0 { rng.random_range(-k..=k) } else { 0 };
+        let (dx, dy, rotation) = self.draw(rng);
         if self.rotations.is_empty() {
             // A whole-pixel shift, row by row: what comes in from outside is black.
             let width = (SIDE - dx.abs()) as usize;
@@ -135,7 +148,7 @@ impl Augmenter {
             }
             return;
         }
-        let rotation = &self.rotations[rng.random_range(0..self.rotations.len())];
+        let rotation = &self.rotations[rotation];
         // The pixels as numbers once, so that each of the four taps is a load and a multiply
         // (the taps' weights already hold the 1/255).
         let mut source = [0f32; (SIDE * SIDE) as usize];
@@ -253,6 +266,10 @@ impl HostBatch {
 
 /// What the training loop asks the loader for.
 pub struct Plan {
+    /// Epochs already trained (a resumed run): their shuffles and draws are made and dropped,
+    /// so that the batches that follow are those an uninterrupted run would see.
+    pub done: usize,
+    /// The epoch to stop after (1-based, counting the ones done).
     pub epochs: usize,
     /// Mini-batches per epoch (the ragged last one is left out when `steps * batch_size` is less
     /// than the split).
@@ -300,15 +317,26 @@ struct Source<'a> {
 
 impl<'a> Source<'a> {
     fn new(split: &'a Split, plan: Plan) -> Self {
-        Source {
+        let mut source = Source {
             split,
             rng: Xoshiro256PlusPlus::seed_from_u64(plan.seed),
             augmenter: (!plan.augment.is_off()).then(|| Augmenter::new(plan.augment)),
             augment_rng: Xoshiro256PlusPlus::seed_from_u64(plan.seed ^ 0x5eed_a06e_17a7_1011),
             order: (0..split.len()).collect(),
+            made: plan.done * plan.steps,
             plan,
-            made: 0,
+        };
+        // The epochs done: each one's shuffle, and one draw per image it used.
+        let images = (source.plan.steps * source.plan.batch_size).min(split.len());
+        for _ in 0..source.plan.done {
+            source.order.shuffle(&mut source.rng);
+            if let Some(augmenter) = &source.augmenter {
+                for _ in 0..images {
+                    augmenter.draw(&mut source.augment_rng);
+                }
+            }
         }
+        source
     }
 }
 
@@ -398,6 +426,7 @@ mod tests {
         let split = load(DatasetName::Mnist, None, limits).unwrap().train;
         // 99 batches of 10 a step: the last 10 images of each epoch's order are left out.
         let plan = || Plan {
+            done: 0,
             epochs: 3,
             steps: 99,
             batch_size: 10,
@@ -433,6 +462,52 @@ mod tests {
     }
 
     #[test]
+    fn a_loader_started_after_epochs_gives_the_batches_that_follow_them() {
+        let limits = crate::data::mnist::Limits {
+            train: Some(300),
+            validation: 0,
+            test: Some(1),
+        };
+        let split = load(DatasetName::Mnist, None, limits).unwrap().train;
+        for augment in [
+            Augment::default(),
+            Augment {
+                shift: 2,
+                rotate: 10.0,
+            },
+        ] {
+            // 300 images in batches of 32: 9 full steps, the last 12 images left out (wgpu's
+            // constant shapes), so that the draws skipped are the images used, not the split.
+            let plan = |done| Plan {
+                done,
+                epochs: 4,
+                steps: 9,
+                batch_size: 32,
+                seed: 11,
+                augment,
+            };
+            let all: Vec<HostBatch> = std::thread::scope(|scope| {
+                let mut batches = batches(scope, &split, plan(0), false);
+                (0..36).map(|_| batches.next_batch().unwrap()).collect()
+            });
+            for done in 1..4 {
+                let rest: Vec<HostBatch> = std::thread::scope(|scope| {
+                    let mut batches = batches(scope, &split, plan(done), true);
+                    let rest = (0..(4 - done) * 9)
+                        .map(|_| batches.next_batch().unwrap())
+                        .collect();
+                    assert!(batches.next_batch().is_err(), "more batches than planned");
+                    rest
+                });
+                for (a, b) in all[done * 9..].iter().zip(&rest) {
+                    assert_eq!(a.labels, b.labels, "{augment:?}, after {done} epochs");
+                    assert_eq!(a.pixels, b.pixels, "{augment:?}, after {done} epochs");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn dropping_the_receiver_stops_the_loader() {
         let limits = crate::data::mnist::Limits {
             train: Some(100),
@@ -441,6 +516,7 @@ mod tests {
         };
         let split = load(DatasetName::Mnist, None, limits).unwrap().train;
         let plan = Plan {
+            done: 0,
             epochs: 1_000_000,
             steps: 10,
             batch_size: 10,

@@ -203,12 +203,33 @@ impl MlpConfig {
                 layer
             })
             .collect();
-        Mlp {
+        let model = Mlp {
             layers,
             activations: self.activations.clone(),
             output: self.output,
             dropout: self.dropout,
-        }
+        };
+        // burn draws a parameter when it is first used and names it with a random id: drawn
+        // here, in layer order (weight, then bias: the order the first forward pass used them
+        // in), and numbered 1, 2, 3... in that order, the same seed gives the same parameters
+        // and the same ids, so that a trained model's file is the same to the bit, whichever
+        // process trained it (a resumed run's included), and no later draw (dropout's) comes
+        // first.
+        model.map(&mut Numbering(0))
+    }
+}
+
+/// Draws each parameter and gives it the next id ([`MlpConfig::init`]).
+struct Numbering(u64);
+
+impl burn::module::ModuleMapper for Numbering {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        let (_, tensor, mapper) = param.consume();
+        self.0 += 1;
+        burn::module::Param::from_mapped_value(burn::module::ParamId::from(self.0), tensor, mapper)
     }
 }
 

@@ -1,24 +1,121 @@
 //! SGD and Adam with their updates in one pass ([`crate::net::fused::sgd_step`],
-//! [`crate::net::fused::adam_step`]).
+//! [`crate::net::fused::adam_step`]), and per-parameter states that a checkpoint can hold.
 //!
-//! burn's `Sgd` and `Adam` are the reference: the same settings, the same state types (a record
-//! of one loads into the other) and the same arithmetic in the same order, so both give the same
-//! parameters to the bit (checked below on every CPU backend, and on wgpu where one is
-//! required). Only the number of passes over memory and of tensor operations differs: Adam's
-//! twelve become one, SGD's two (and their two dispatches, which is what counts at batch 10)
-//! become one.
+//! burn's `Sgd` and `Adam` are the reference: the same settings and the same arithmetic in the
+//! same order, so both give the same parameters to the bit (checked below on every CPU backend,
+//! and on wgpu where one is required). Only the number of passes over memory and of tensor
+//! operations differs: Adam's twelve become one, SGD's two (and their two dispatches, which is
+//! what counts at batch 10) become one.
+//!
+//! The states are harness's own ([`Velocity`], [`Moments`]) for one reason: burn 0.22's
+//! `ModuleOptimizer::load_record` rebuilds every state on `Device::default()`, which is the GPU
+//! whenever wgpu is compiled in (a machine without one would fail there). A state read from a
+//! checkpoint stays on the host ([`Kept::Host`]) until the optimizer's next step moves it to its
+//! parameter's device, which `ModuleOptimizer` asks for before every step (`to_device`).
 
 use burn::optim::decay::{WeightDecay, WeightDecayConfig};
-use burn::optim::momentum::{Momentum, MomentumConfig};
-use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, SgdState};
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{LearningRate, ModuleOptimizer, RecordState, StateSink, StateSource};
 use burn::prelude::*;
+use burn_pack::Scalar;
 
 use crate::net::fused::{AdamStep, adam_step, sgd_step};
+
+/// A state tensor: on a device, or read from a checkpoint and not yet moved to one.
+#[derive(Clone, Debug)]
+pub enum Kept<const D: usize> {
+    Tensor(Tensor<D>),
+    Host(TensorData),
+}
+
+impl<const D: usize> Kept<D> {
+    /// The tensor on `device` (a host copy is uploaded; the values do not change).
+    fn on(self, device: &Device) -> Tensor<D> {
+        match self {
+            Kept::Tensor(tensor) if tensor.device() == *device => tensor,
+            Kept::Tensor(tensor) => tensor.to_device(device),
+            Kept::Host(data) => Tensor::from_data(data, device),
+        }
+    }
+
+    /// The tensor, wherever it is: a host copy goes to the default device (only a step that
+    /// did not go through `to_device` would see one).
+    fn tensor(self) -> Tensor<D> {
+        match self {
+            Kept::Tensor(tensor) => tensor,
+            Kept::Host(data) => Tensor::from_data(data, &Device::default()),
+        }
+    }
+
+    fn data(&self) -> TensorData {
+        match self {
+            Kept::Tensor(tensor) => tensor.to_data(),
+            Kept::Host(data) => data.clone(),
+        }
+    }
+
+    /// A tensor of a checkpoint, if it is 32-bit floats of rank `D`.
+    fn read(data: TensorData) -> Option<Self> {
+        (data.shape().len() == D && data.dtype() == burn::tensor::DType::F32)
+            .then_some(Kept::Host(data))
+    }
+}
+
+/// SGD's state for one parameter: the momentum's velocity (none for plain SGD).
+#[derive(Clone, Debug)]
+pub struct Velocity<const D: usize> {
+    velocity: Option<Kept<D>>,
+}
+
+impl<const D: usize> RecordState for Velocity<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        if let Some(velocity) = &self.velocity {
+            out.push_tensor(prefix, "velocity", velocity.data());
+        }
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, _device: &Device) -> Option<Self> {
+        let velocity = match src.take_tensor(prefix, "velocity") {
+            Some(data) => Some(Kept::read(data)?),
+            None => None,
+        };
+        Some(Velocity { velocity })
+    }
+}
+
+/// Adam's state for one parameter: the step count and the two moments.
+#[derive(Clone, Debug)]
+pub struct Moments<const D: usize> {
+    time: usize,
+    moment_1: Kept<D>,
+    moment_2: Kept<D>,
+}
+
+impl<const D: usize> RecordState for Moments<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        out.push_scalar(prefix, "time", Scalar::from(self.time as u64));
+        out.push_tensor(prefix, "moment_1", self.moment_1.data());
+        out.push_tensor(prefix, "moment_2", self.moment_2.data());
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, _device: &Device) -> Option<Self> {
+        let time = match src.take_scalar(prefix, "time")? {
+            Scalar::UInt(time) => usize::try_from(time).ok()?,
+            _ => return None,
+        };
+        Some(Moments {
+            time,
+            moment_1: Kept::read(src.take_tensor(prefix, "moment_1")?)?,
+            moment_2: Kept::read(src.take_tensor(prefix, "moment_2")?)?,
+        })
+    }
+}
 
 /// Stochastic gradient descent, with optional momentum and L2 weight decay, as burn's `Sgd`.
 #[derive(Clone)]
 pub struct Sgd {
-    momentum: Option<Momentum>,
+    /// Momentum and dampening, as burn's `Momentum` takes them (no Nesterov).
+    momentum: Option<(f64, f64)>,
     weight_decay: Option<WeightDecay>,
 }
 
@@ -26,7 +123,10 @@ impl Sgd {
     /// burn's SGD with these options.
     pub fn new(momentum: Option<MomentumConfig>, weight_decay: Option<WeightDecayConfig>) -> Self {
         Sgd {
-            momentum: momentum.as_ref().map(Momentum::new),
+            momentum: momentum.map(|config| {
+                assert!(!config.nesterov, "harness's SGD has no Nesterov momentum");
+                (config.momentum, config.dampening)
+            }),
             weight_decay: weight_decay.as_ref().map(WeightDecay::new),
         }
     }
@@ -38,7 +138,7 @@ impl Sgd {
 }
 
 impl burn::optim::Optimizer for Sgd {
-    type State<const D: usize> = SgdState<D>;
+    type State<const D: usize> = Velocity<D>;
 
     fn step<const D: usize>(
         &self,
@@ -47,23 +147,34 @@ impl burn::optim::Optimizer for Sgd {
         mut grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let mut momentum_state = state.and_then(|state| state.momentum);
+        let previous = state.and_then(|state| state.velocity);
         if let Some(weight_decay) = &self.weight_decay {
             grad = weight_decay.transform(grad, tensor.clone());
         }
-        if let Some(momentum) = &self.momentum {
-            let (velocity, state) = momentum.transform(grad, momentum_state);
-            momentum_state = Some(state);
-            grad = velocity;
+        let mut velocity = None;
+        if let Some((momentum, dampening)) = self.momentum {
+            // burn's `Momentum::transform`, operation for operation.
+            let next = match previous {
+                Some(previous) => grad
+                    .clone()
+                    .mul_scalar(1.0 - dampening)
+                    .add(previous.tensor().mul_scalar(momentum)),
+                None => grad.clone(),
+            };
+            grad = next.clone();
+            velocity = Some(Kept::Tensor(next));
         }
         // burn's scalar operations take the learning rate as an f32.
         let tensor = sgd_step(tensor, grad, lr as f32);
-        (tensor, Some(SgdState::new(momentum_state)))
+        (tensor, Some(Velocity { velocity }))
     }
 
-    fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
-        state.momentum = state.momentum.map(|state| state.to_device(device));
-        state
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        Velocity {
+            velocity: state
+                .velocity
+                .map(|velocity| Kept::Tensor(velocity.on(device))),
+        }
     }
 }
 
@@ -95,7 +206,7 @@ impl Adam {
 }
 
 impl burn::optim::Optimizer for Adam {
-    type State<const D: usize> = AdamState<D>;
+    type State<const D: usize> = Moments<D>;
 
     fn step<const D: usize>(
         &self,
@@ -112,9 +223,9 @@ impl burn::optim::Optimizer for Adam {
         // first moments.
         let (time, moment_1, moment_2) = match state {
             Some(state) => (
-                state.momentum.time + 1,
-                state.momentum.moment_1,
-                state.momentum.moment_2,
+                state.time + 1,
+                state.moment_1.tensor(),
+                state.moment_2.tensor(),
             ),
             None => (1, grad.zeros_like(), grad.zeros_like()),
         };
@@ -126,13 +237,20 @@ impl burn::optim::Optimizer for Adam {
             i32::try_from(time).unwrap_or(i32::MAX),
         );
         let (tensor, moment_1, moment_2) = adam_step(tensor, grad, moment_1, moment_2, step);
-        let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
-        (tensor, Some(AdamState::new(momentum)))
+        let state = Moments {
+            time,
+            moment_1: Kept::Tensor(moment_1),
+            moment_2: Kept::Tensor(moment_2),
+        };
+        (tensor, Some(state))
     }
 
-    fn to_device<const D: usize>(mut state: Self::State<D>, device: &Device) -> Self::State<D> {
-        state.momentum = state.momentum.to_device(device);
-        state
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        Moments {
+            time: state.time,
+            moment_1: Kept::Tensor(state.moment_1.on(device)),
+            moment_2: Kept::Tensor(state.moment_2.on(device)),
+        }
     }
 }
 
@@ -242,6 +360,135 @@ mod tests {
             0,
             "{what}: parameters differ from burn's"
         );
+    }
+
+    /// A state written out after some steps and read back into a new optimizer (as a resumed
+    /// run does) gives the parameters of the optimizer that never stopped, to the bit: Adam's
+    /// moments and step count, and SGD's velocity, survive the record; read back, they stay on
+    /// the host until the next step moves them.
+    fn check_resume(device: Device) {
+        type Make = fn() -> ModuleOptimizer;
+        let device = device.autodiff();
+        let optimizers: [(&str, Make); 3] = [
+            ("Adam", || {
+                Adam::new(Some(WeightDecayConfig::new(1e-3))).init()
+            }),
+            ("SGD with momentum", || {
+                Sgd::new(
+                    Some(MomentumConfig::new().with_momentum(0.9).with_dampening(0.0)),
+                    None,
+                )
+                .init()
+            }),
+            ("SGD", || Sgd::new(None, None).init()),
+        ];
+        for (what, make) in optimizers {
+            let straight = train_from(&device, make(), 0, 5, None);
+            let (_, bytes, model) = train_split(&device, make(), 3);
+            let resumed = train_from(
+                &device,
+                make().from_bytes(bytes).unwrap(),
+                3,
+                5,
+                Some(model),
+            );
+            assert_same(
+                &resumed,
+                &straight,
+                &format!("{what} resumed after 3 of 5 steps"),
+            );
+        }
+    }
+
+    /// The layer after steps `from..to` of [`train`]'s sequence, from `start` (or the same
+    /// first layer).
+    fn train_from(
+        device: &Device,
+        mut optimizer: ModuleOptimizer,
+        from: usize,
+        to: usize,
+        start: Option<Linear>,
+    ) -> Vec<f32> {
+        let mut layer = start.unwrap_or_else(|| first_layer(device));
+        for step in from..to {
+            layer = one_step(device, &mut optimizer, layer, step);
+        }
+        flat(layer)
+    }
+
+    /// `steps` steps, then the optimizer's record and the layer as a checkpoint holds them
+    /// (the layer through its own record, so that its parameter ids come back).
+    fn train_split(
+        device: &Device,
+        mut optimizer: ModuleOptimizer,
+        steps: usize,
+    ) -> (Vec<f32>, burn::tensor::Bytes, Linear) {
+        let mut layer = first_layer(device);
+        for step in 0..steps {
+            layer = one_step(device, &mut optimizer, layer, step);
+        }
+        let bytes = optimizer.into_bytes().unwrap();
+        let record = burn::store::ModuleRecord::from_bytes(
+            layer.clone().into_record().into_bytes().unwrap(),
+        )
+        .unwrap();
+        let (inputs, outputs) = (300, 200);
+        let fresh: Linear = LinearConfig::new(inputs, outputs).init(device);
+        let reloaded = fresh.try_load_record(record).unwrap();
+        (flat(layer), bytes, reloaded)
+    }
+
+    fn first_layer(device: &Device) -> Linear {
+        let (inputs, outputs) = (300, 200);
+        let mut layer: Linear = LinearConfig::new(inputs, outputs).init(device);
+        layer.weight = Param::from_data(
+            TensorData::new(host_random(1, inputs * outputs), [inputs, outputs]),
+            device,
+        );
+        layer.bias = Some(Param::from_data(
+            TensorData::new(host_random(2, outputs), [outputs]),
+            device,
+        ));
+        layer
+    }
+
+    fn one_step(
+        device: &Device,
+        optimizer: &mut ModuleOptimizer,
+        layer: Linear,
+        step: usize,
+    ) -> Linear {
+        let x = Tensor::<2>::from_data(
+            TensorData::new(host_random(10 + step as u64, 8 * 300), [8, 300]),
+            device,
+        );
+        let loss = (layer.forward(x).tanh() - 0.1 * step as f64)
+            .powi_scalar(2)
+            .mean();
+        let gradients = GradientsParams::from_grads(loss.backward(), &layer);
+        optimizer.step(1e-2, layer, gradients)
+    }
+
+    fn flat(layer: Linear) -> Vec<f32> {
+        let mut values = layer.weight.val().into_data().to_vec::<f32>().unwrap();
+        values.extend(
+            layer
+                .bias
+                .unwrap()
+                .val()
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap(),
+        );
+        values
+    }
+
+    #[test]
+    fn a_state_read_back_continues_as_if_never_stopped() {
+        #[cfg(feature = "flex")]
+        check_resume(Device::flex());
+        #[cfg(feature = "ndarray")]
+        check_resume(Device::ndarray());
     }
 
     /// The same parameters as burn's SGD and Adam, to the bit, on the CPU backends.
