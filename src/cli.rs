@@ -31,7 +31,9 @@ pub enum Command {
     /// (results/epochs.csv) and the trained model to output.models/<run_id>.<attempt>.bpk. Progress (a
     /// bar on a terminal, else one line per epoch) goes to stderr; the summary line to stdout.
     /// A run changed with --set is named after the changes (sigmoid_16x16_32x32_e5) unless
-    /// --set name=... names it.
+    /// --set name=... names it. The training state is written after every epoch beside
+    /// output.runs (output.checkpoints): a run that was killed resumes from it, to the same
+    /// rows an uninterrupted run records.
     Run {
         /// The config file (TOML), e.g. configs/sigmoid_16x16.toml.
         config: PathBuf,
@@ -40,6 +42,9 @@ pub enum Command {
         /// Print only errors and the final summary line.
         #[arg(long, short)]
         quiet: bool,
+        /// Start from epoch 0 even if the run was interrupted: its checkpoint is removed.
+        #[arg(long)]
+        restart: bool,
     },
     /// Run an experiment's points (grid, random search, successive halving): resumable,
     /// parallel, shardable.
@@ -78,6 +83,10 @@ pub enum Command {
         /// Rerun every point, even those already recorded.
         #[arg(long)]
         force: bool,
+        /// Start interrupted points from epoch 0, not from their checkpoints (which are
+        /// removed).
+        #[arg(long)]
+        restart: bool,
         /// Start no new point after the first failure.
         #[arg(long)]
         fail_fast: bool,
@@ -293,6 +302,9 @@ pub enum Command {
         run_id: String,
         #[arg(long)]
         rung: u32,
+        /// The rung's budget of epochs, when the schedule spans more (a rung below the last).
+        #[arg(long)]
+        budget: Option<usize>,
         /// The experiment's base config file, when it has one.
         #[arg(long)]
         base: Option<PathBuf>,
@@ -303,6 +315,8 @@ pub enum Command {
         set: Vec<String>,
         #[arg(long)]
         force: bool,
+        #[arg(long)]
+        restart: bool,
     },
     /// Validate config files: print the resolved settings, parameter count and run_id; train
     /// nothing.

@@ -65,6 +65,21 @@ choice_enum! {
 }
 
 choice_enum! {
+    /// What becomes of a run's checkpoint, the whole training state written after every epoch
+    /// (src/train/checkpoint.rs).
+    pub Checkpoints "checkpoints setting" {
+        /// Written every epoch, so that a killed run resumes where it was; removed once the
+        /// run's rows are committed.
+        Resume = "resume",
+        /// Written every epoch and kept after the commit, so that a longer run of the same
+        /// settings continues from it (what successive halving does for its survivors).
+        Keep = "keep",
+        /// Never written: a killed run starts again from its first epoch.
+        Off = "off",
+    }
+}
+
+choice_enum! {
     /// Which epoch's weights a run keeps, saves and reports.
     pub Keep "keep" {
         /// The epoch with the best validation metric (needs `data.validation`).
@@ -111,6 +126,7 @@ pub const KEYS: &[&str] = &[
     "output.epochs",
     "output.models",
     "output.save_model",
+    "output.checkpoints",
 ];
 
 /// The config key a command-line flag that harness does not have most likely meant:
@@ -207,6 +223,7 @@ pub struct RawOutput {
     pub epochs: Option<PathBuf>,
     pub models: Option<PathBuf>,
     pub save_model: Option<bool>,
+    pub checkpoints: Option<String>,
 }
 
 /// Validated settings for one run, every default filled in.
@@ -227,6 +244,11 @@ pub struct Settings {
     /// The rung of a successive-halving sweep this run belongs to (0 otherwise): a label, not
     /// part of the run_id.
     pub rung: u32,
+    /// Train at most this many of the `train.epochs` the schedule spans, then stop (a rung of
+    /// successive halving below the last: its learning rate follows the whole run's schedule,
+    /// so that the next rung continues the same run). Set by sweeps, not by config files; part
+    /// of the run_id.
+    pub budget: Option<usize>,
 }
 
 /// Which images to train and test on.
@@ -285,6 +307,8 @@ pub struct OutputSettings {
     /// Folder of trained models, `<run_id>.<attempt>.bpk`.
     pub models: PathBuf,
     pub save_model: bool,
+    /// Whether the training state is written after every epoch, and kept after the commit.
+    pub checkpoints: Checkpoints,
 }
 
 /// A config problem found by validation: the dotted key and what is wrong with it.
@@ -712,6 +736,11 @@ impl RawConfig {
             self.train.keep.as_deref(),
             keep_default,
         ));
+        let checkpoints = check.ok(choice(
+            "output.checkpoints",
+            self.output.checkpoints.as_deref(),
+            Checkpoints::Resume,
+        ));
         let patience = check.ok(whole("train.patience", self.train.patience, 0, MAX_EPOCHS));
         let min_delta = check.ok(non_negative("train.min_delta", self.train.min_delta));
 
@@ -845,8 +874,10 @@ impl RawConfig {
                 runs,
                 epochs: epochs_csv,
                 save_model: self.output.save_model.unwrap_or(true),
+                checkpoints: checkpoints.expect(SET),
             },
             rung: 0,
+            budget: None,
         })
     }
 }
@@ -1194,6 +1225,7 @@ impl Settings {
                 epochs: Some(self.output.epochs.clone()),
                 models: Some(self.output.models.clone()),
                 save_model: Some(self.output.save_model),
+                checkpoints: Some(self.output.checkpoints.to_string()),
             },
         }
     }
@@ -1210,6 +1242,7 @@ impl Settings {
         })?;
         settings.config = self.config.clone();
         settings.rung = self.rung;
+        settings.budget = self.budget;
         Ok(settings)
     }
 
@@ -1220,7 +1253,7 @@ impl Settings {
 
     /// A short, stable id of everything that affects the result: the same settings and seed give
     /// the same id (`r` and 11 hexadecimal digits of a SHA-256); the name, the halving rung, the
-    /// data folder and output paths do not count.
+    /// data folder and output paths do not count. A [`Settings::budget`] does.
     ///
     /// `backend` is the resolved backend, so `cpu` and `flex` runs share ids.
     pub fn run_id(&self, backend: BackendName) -> String {
@@ -1229,11 +1262,32 @@ impl Settings {
         identity.backend = Some(backend.resolve().to_string());
         identity.data.dir = None;
         identity.output = RawOutput::default();
-        let canonical = toml::to_string(&identity).expect("settings serialize to TOML");
+        let mut canonical = toml::to_string(&identity).expect("settings serialize to TOML");
+        if let Some(budget) = self.budget {
+            // Not TOML: a line no config can write.
+            canonical.push_str(&format!("\n# budget {budget}\n"));
+        }
         let digest = Sha256::digest(canonical.as_bytes());
         // A letter first, so that no CSV reader takes an id for a number.
         let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
         format!("r{}", &hex[..11])
+    }
+
+    /// The run_id of the whole run this one is a part of: the same settings without a
+    /// [`Settings::budget`]. Runs of one trajectory train the same epochs in the same way, so
+    /// one may continue from another's checkpoint.
+    pub fn trajectory(&self, backend: BackendName) -> String {
+        let whole = Settings {
+            budget: None,
+            ..self.clone()
+        };
+        whole.run_id(backend)
+    }
+
+    /// The epoch training stops after at the latest: `train.epochs`, or the budget if less.
+    pub fn last_epoch(&self) -> usize {
+        self.budget
+            .map_or(self.train.epochs, |budget| budget.min(self.train.epochs))
     }
 }
 

@@ -69,6 +69,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             config,
             overrides,
             quiet,
+            restart,
         } => {
             let settings = config::load(&config, &overrides.assignments())?;
             let progress = if quiet {
@@ -76,7 +77,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 Progress::auto()
             };
-            run::command(&settings, progress)
+            run::command(&settings, progress, restart)
         }
         Command::Sweep {
             experiment,
@@ -87,6 +88,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             select_from,
             retry_failed,
             force,
+            restart,
             fail_fast,
             strict,
             overrides,
@@ -101,6 +103,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
                 dry_run,
                 retry_failed,
                 force,
+                restart,
                 fail_fast,
                 strict,
                 set,
@@ -117,18 +120,22 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             experiment,
             run_id,
             rung,
+            budget,
             base,
             sources,
             set,
             force,
+            restart,
         } => sweep::worker(&sweep::WorkerArgs {
             experiment,
             run_id,
             rung,
+            budget,
             base,
             sources,
             overrides: parse_overrides(&set)?,
             force,
+            restart,
         }),
         Command::Plot {
             runs,

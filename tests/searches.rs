@@ -118,19 +118,35 @@ fn every_point_of_a_halving_search_is_validated_at_its_rungs_epochs() {
                    [halving]\nmin_epochs = 1\nmax_epochs = 4\neta = 2\n";
     experiment(&work, halving);
     listed(&work, &[]);
-    // A warm-up of 1 epoch is valid for the base's 2 epochs, not for rung 0's 1.
+    // Every rung follows the schedule of max_epochs (4), stopped after its budget: a warm-up
+    // of 1.5 epochs is valid though rung 0 trains 1 epoch...
     work.harness(&[
         "sweep",
         "e.toml",
         "--dry-run",
         "--set",
-        "train.warmup_epochs=1",
+        "train.warmup_epochs=1.5",
+    ])
+    .expect_code(0);
+    // ...and not for a schedule of 1 epoch.
+    experiment(
+        &work,
+        "[random]\ntrials = 2\n\"train.learning_rate\" = { log_uniform = [1e-4, 1e-2] }\n\
+         [halving]\nmin_epochs = 1\nmax_epochs = 1\neta = 2\n",
+    );
+    work.harness(&[
+        "sweep",
+        "e.toml",
+        "--dry-run",
+        "--set",
+        "train.warmup_epochs=1.5",
     ])
     .expect_code(2)
     .expect_stderr(&[
-        "rung 0 of [halving] trains every point 1 epoch(s)",
+        "[halving] trains every point along a schedule of 1 epoch(s)",
         "warm-up",
     ]);
+    experiment(&work, halving);
     // Each rung sets the epochs: --set of them is refused, not silently ignored.
     work.harness(&["sweep", "e.toml", "--dry-run", "--set", "train.epochs=3"])
         .expect_code(2)

@@ -464,9 +464,12 @@ fn halving_runs_rung_by_rung_across_shards_and_resumes_after_a_kill() {
         "--set",
         "output.runs=runs-1.csv",
     ]);
-    rung1
-        .expect_code(0)
-        .expect_stdout(&["rung 1: 3 points, 2 epochs each", "best:"]);
+    rung1.expect_code(0).expect_stdout(&[
+        "rung 1: 3 points, 2 of the schedule's 2 epochs, each continued from its rung-0 \
+             checkpoint",
+        "continued after epoch 1",
+        "best:",
+    ]);
     // The three kept are the three best of rung 0 by validation accuracy.
     let rows = csv_rows(&work.path().join("runs.csv"));
     let mut rung0: Vec<(f64, String)> = rows

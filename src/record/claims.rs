@@ -61,13 +61,16 @@ pub struct Claims {
 /// The endings of the files harness writes for itself beside the record: no output may take
 /// one of these names, or it would be taken for a commit in progress, a file being written or
 /// a part set aside.
-const RESERVED: [&str; 6] = [
+const RESERVED: [&str; 9] = [
     ".journal",
     ".journal.tmp",
     ".partial",
     ".merging",
     ".running",
     ".lock",
+    ".ckpt",
+    ".rejected",
+    crate::train::checkpoint::FOLDER,
 ];
 
 impl Claims {
@@ -166,7 +169,7 @@ impl Claims {
             {
                 return Err(user_error(format!(
                     "{} {}: names ending in {ending} are kept for the files harness writes beside \
-                     the record (journals, partial files, locks); choose another name",
+                     the record (journals, partial files, locks, checkpoints); choose another name",
                     claim.what,
                     claim.path.display()
                 )));

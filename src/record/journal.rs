@@ -37,7 +37,9 @@
 //! commit: `journal` (after step 3), `epochs-half` (half of the epoch bytes written),
 //! `epochs` (after the epoch rows), `runs` (after the run row), or makes the epochs append fail
 //! as a full disk would (`epochs-enospc`); `model-enospc` makes the model's save fail the same
-//! way (src/train/run.rs).
+//! way (src/train/run.rs). A checkpoint's write has failpoints of its own, per epoch
+//! (`checkpoint-before@3`, `checkpoint-half@3`, `checkpoint-after@3`, `checkpoint-enospc@3`:
+//! src/train/checkpoint.rs).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -315,6 +317,14 @@ fn failpoint(name: &str) {
 
 pub(crate) fn failpoint_set(name: &str) -> bool {
     std::env::var("HARNESS_FAILPOINT").is_ok_and(|point| point == name)
+}
+
+/// A failpoint of one epoch: `HARNESS_FAILPOINT=<name>@<epoch>` kills the process here when
+/// `epoch` is that epoch.
+pub(crate) fn failpoint_at(name: &str, epoch: usize) {
+    if failpoint_set(&format!("{name}@{epoch}")) {
+        kill_self();
+    }
 }
 
 #[cfg(unix)]

@@ -44,6 +44,9 @@ pub enum StopReason {
     Completed,
     /// The validation metric did not improve for `patience` epochs.
     EarlyStopping,
+    /// A successive-halving rung's budget of epochs was trained; the schedule spans more
+    /// (`epochs`), and the next rung continues the run.
+    Budget,
     /// The loss diverged.
     Diverged,
     /// An error stopped the run.

@@ -36,11 +36,14 @@
 //! file, line and key. Expansion is linear in the number of points, and capped at
 //! [`MAX_POINTS`].
 //!
-//! With `[halving]`, rung 0 trains every point for `min_epochs`; rung r keeps the best
-//! 1/eta of rung r-1's points by the validation metric (failed and diverged runs last) and
-//! trains them from scratch for `min_epochs * eta^r` epochs (at most `max_epochs`). Each rung's
-//! points are ordinary runs ([`Experiment::rung_points`]); which points rung r holds is read
-//! from the runs file once rung r-1 is complete in it.
+//! With `[halving]`, every point is a run of `max_epochs` epochs (its schedule spans them all)
+//! that rung r stops after a budget of `min_epochs * eta^r` epochs ([`Halving::apply`]): rung 0
+//! trains every point for `min_epochs`; rung r keeps the best 1/eta of rung r-1's points by the
+//! validation metric (failed and diverged runs last) and continues each from its rung r-1
+//! checkpoint to the new budget, as ASHA and Hyperband do. A point's rung-r result is the same
+//! whether it was continued or trained in one go. Each rung's points are ordinary runs
+//! ([`Experiment::rung_points`]); which points rung r holds is read from the runs file once rung
+//! r-1 is complete in it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -115,6 +118,22 @@ impl Halving {
             rung += 1;
         }
         rung + 1
+    }
+
+    /// The budget of rung `rung`'s runs: its epochs, when the schedule spans more (none for the
+    /// last rung, which trains the whole run).
+    pub fn budget(&self, rung: u32) -> Option<usize> {
+        let epochs = self.epochs(rung);
+        (epochs < self.max_epochs).then_some(epochs)
+    }
+
+    /// A point's settings as rung `rung` trains them: the schedule of `max_epochs` epochs,
+    /// stopped after the rung's budget. (A run with a budget keeps its checkpoint for the next
+    /// rung to continue, unless `output.checkpoints = "off"`: src/train/run.rs.)
+    pub fn apply(&self, rung: u32, settings: &mut Settings) {
+        settings.train.epochs = self.max_epochs;
+        settings.budget = self.budget(rung);
+        settings.rung = rung;
     }
 
     /// How many points rung `rung` trains, of `candidates` in rung 0.
@@ -476,16 +495,16 @@ impl Experiment {
                 )));
             }
         }
-        // The budget of every rung, known before the points: each point is validated at rung
-        // 0's epochs, as it will be trained.
+        // The budget of every rung, known before the points: each point is validated at
+        // max_epochs, the schedule it will be trained along.
         let budget = match &raw.halving {
             None => None,
             Some(raw) => Some(halving_budget(raw, &origin)?),
         };
         let rung_epochs: Option<Override> = budget.as_ref().map(|halving| Override {
             key: "train.epochs".to_string(),
-            value: toml::Value::Integer(halving.epochs(0) as i64),
-            origin: origin("halving.min_epochs"),
+            value: toml::Value::Integer(halving.max_epochs as i64),
+            origin: origin("halving.max_epochs"),
         });
         // The --set changes that change what is trained name the points too, as they name a
         // run: two sweeps of one experiment with different --set give different names.
@@ -546,13 +565,16 @@ impl Experiment {
             all.extend(rung_epochs.clone());
             let mut settings = base.settings(&all).map_err(|error| match &rung_epochs {
                 Some(rung) => error.context(format!(
-                    "{}: rung 0 of [halving] trains every point {} epoch(s), and a point must \
-                     be valid as it will be trained",
+                    "{}: [halving] trains every point along a schedule of {} epoch(s), and a \
+                     point must be valid as it will be trained",
                     rung.origin, rung.value
                 )),
                 None => error,
             })?;
             settings.config = Some(path.to_path_buf());
+            if let Some(halving) = &budget {
+                halving.apply(0, &mut settings);
+            }
             let mut varies: Vec<(String, String)> = naming
                 .iter()
                 .map(|change| (change.key.clone(), show(&change.value)))
@@ -705,7 +727,7 @@ impl Experiment {
         (0..halving.rungs()).any(|rung| {
             self.points.iter().any(|point| {
                 let mut settings = point.settings.clone();
-                settings.train.epochs = halving.epochs(rung);
+                halving.apply(rung, &mut settings);
                 settings.run_id(settings.backend) == run_id
             })
         })
@@ -782,8 +804,8 @@ impl Experiment {
                 .map(|(index, candidate)| -> Result<Point> {
                     let mut point = self.points[candidate].clone();
                     point.index = index;
-                    point.settings.train.epochs = halving.epochs(next);
-                    // Validated at the rung's budget, as it will be trained.
+                    halving.apply(next, &mut point.settings);
+                    // Validated as it will be trained.
                     point.settings = point.settings.revalidated().map_err(|e| {
                         e.context(format!(
                             "{}: point {} ({}) at rung {next}'s {} epochs",
@@ -793,7 +815,6 @@ impl Experiment {
                             halving.epochs(next)
                         ))
                     })?;
-                    point.settings.rung = next;
                     point.run_id = point.settings.run_id(point.settings.backend);
                     Ok(point)
                 })
@@ -1505,11 +1526,11 @@ mod tests {
         );
         assert_eq!((halving.kept(1, 9), halving.kept(2, 9)), (3, 1));
         let rung0 = experiment.rung_points(0, &runs).unwrap();
-        assert!(
-            rung0
-                .iter()
-                .all(|p| p.settings.train.epochs == 1 && p.settings.rung == 0)
-        );
+        // Every rung follows the 9-epoch schedule and stops after its budget.
+        assert!(rung0.iter().all(|p| p.settings.train.epochs == 9
+            && p.settings.budget == Some(1)
+            && p.settings.last_epoch() == 1
+            && p.settings.rung == 0));
         // Rung 1 waits for rung 0's results.
         let message = format!("{:#}", experiment.rung_points(1, &runs).unwrap_err());
         assert!(
@@ -1535,11 +1556,20 @@ mod tests {
         let rung1 = experiment.rung_points(1, &runs).unwrap();
         let seeds: Vec<u64> = rung1.iter().map(|p| p.settings.seed).collect();
         assert_eq!(seeds, [2, 4, 8]);
-        assert!(
-            rung1
+        assert!(rung1.iter().all(|p| p.settings.train.epochs == 9
+            && p.settings.budget == Some(3)
+            && p.settings.rung == 1));
+        // A rung continues the same run: the same trajectory as the point's rung 0.
+        for point in &rung1 {
+            let first = rung0
                 .iter()
-                .all(|p| p.settings.train.epochs == 3 && p.settings.rung == 1)
-        );
+                .find(|q| q.candidate == point.candidate)
+                .unwrap();
+            assert_eq!(
+                point.settings.trajectory(point.settings.backend),
+                first.settings.trajectory(first.settings.backend)
+            );
+        }
         assert_eq!(rung1.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 1, 2]);
         assert!(
             rung1
@@ -1559,9 +1589,19 @@ mod tests {
         let rung2 = experiment.rung_points(2, &runs).unwrap();
         assert_eq!(rung2.len(), 1);
         assert_eq!(
-            (rung2[0].settings.seed, rung2[0].settings.train.epochs),
-            (8, 9)
+            (
+                rung2[0].settings.seed,
+                rung2[0].settings.train.epochs,
+                rung2[0].settings.budget
+            ),
+            (8, 9, None)
         );
+        // The last rung's run is the whole run: the id a config of its settings has.
+        assert_eq!(
+            rung2[0].run_id,
+            rung2[0].settings.trajectory(rung2[0].settings.backend)
+        );
+        assert!(experiment.has_run(&rung1[0].run_id) && experiment.has_run(&rung2[0].run_id));
         assert!(experiment.rung_points(3, &runs).is_err());
     }
 

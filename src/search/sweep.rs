@@ -18,6 +18,7 @@ use anyhow::{Context, Result};
 use crate::error::exit;
 use crate::record::results::{self, Status};
 use crate::search::experiment::{Experiment, Point, Shard, is_incomplete, sources_of};
+use crate::train::checkpoint;
 use crate::train::run::{self, Ran, Record};
 
 /// How to run a sweep; the command-line flags of `harness sweep`.
@@ -36,6 +37,8 @@ pub struct Options {
     pub retry_failed: bool,
     /// Rerun every point.
     pub force: bool,
+    /// Start interrupted points from epoch 0, not from their checkpoints.
+    pub restart: bool,
     /// Start no new point after the first failure.
     pub fail_fast: bool,
     /// Exit 1 unless every point of the shard ends ok.
@@ -186,12 +189,25 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
         };
         let points: Vec<Point> = in_shard(&points, shard).into_iter().cloned().collect();
         let refs: Vec<&Point> = points.iter().collect();
-        if experiment.halving.is_some() {
+        if let Some(halving) = &experiment.halving {
+            let epochs = halving.epochs(rung);
+            let continued = if rung == 0 {
+                String::new()
+            } else {
+                format!(
+                    ", each continued from its rung-{} checkpoint ({} more epochs)",
+                    rung - 1,
+                    epochs - halving.epochs(rung - 1)
+                )
+            };
             println!(
-                "rung {rung}: {} points, {} epochs each",
+                "rung {rung}: {} points, {epochs} of the schedule's {} epochs{continued}",
                 points.len(),
-                refs.first().map_or(0, |p| p.settings.train.epochs)
+                halving.max_epochs
             );
+        }
+        if rung > 0 {
+            prune_checkpoints(experiment, rung, &select_from);
         }
         let states = recorded_states(&refs)?;
         let todo = todo(&refs, &states, options);
@@ -239,6 +255,26 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
     }
     if let Some(line) = winner(&last_rung)? {
         println!("{line}");
+    }
+    let dirs: std::collections::BTreeSet<PathBuf> = experiment
+        .points()
+        .iter()
+        .map(|p| {
+            checkpoint::Store::beside(&p.settings.output.runs)
+                .dir()
+                .to_path_buf()
+        })
+        .collect();
+    for dir in dirs {
+        let (files, bytes) = checkpoint::usage(&dir);
+        if files > 0 {
+            println!(
+                "checkpoints: {files} files, {} in {} (the survivors' of the last \
+                 rung run, for the next rung to continue; interrupted points resume from theirs)",
+                checkpoint::megabytes(bytes),
+                dir.display()
+            );
+        }
     }
     Ok(
         if tally.failed_now > 0 || (options.strict && !tally.all_ok()) {
@@ -463,7 +499,42 @@ fn estimated_work(point: &Point) -> u64 {
     let settings = &point.settings;
     let images = settings.data.train_limit.unwrap_or(60_000).min(60_000) as u64;
     let params = settings.model.num_params() as u64;
-    images * settings.train.epochs as u64 * (params + 1_000)
+    images * settings.last_epoch() as u64 * (params + 1_000)
+}
+
+/// Removes the checkpoints of rung `rung - 1`'s points that rung `rung` does not promote: no
+/// rung continues them. Every shard may do it; it removes only what no one will read.
+fn prune_checkpoints(experiment: &Experiment, rung: u32, select_from: &Path) {
+    let (Ok(previous), Ok(promoted)) = (
+        experiment.rung_points(rung - 1, select_from),
+        experiment.rung_points(rung, select_from),
+    ) else {
+        return;
+    };
+    let continued: std::collections::HashSet<String> = promoted
+        .iter()
+        .map(|p| p.settings.trajectory(p.settings.backend))
+        .collect();
+    let dropped: std::collections::HashSet<&str> = previous
+        .iter()
+        .filter(|p| !continued.contains(&p.settings.trajectory(p.settings.backend)))
+        .map(|p| p.run_id.as_str())
+        .collect();
+    let dirs: std::collections::BTreeSet<PathBuf> = previous
+        .iter()
+        .map(|p| {
+            checkpoint::Store::beside(&p.settings.output.runs)
+                .dir()
+                .to_path_buf()
+        })
+        .collect();
+    for dir in dirs {
+        for (path, _, header) in checkpoint::list(&dir) {
+            if header.is_ok_and(|h| dropped.contains(h.identity.run_id.as_str())) {
+                let _ = checkpoint::remove(&path);
+            }
+        }
+    }
 }
 
 /// What the workers of one rung did, besides the rows they recorded.
@@ -668,6 +739,13 @@ fn start_worker(
         .arg(&point.run_id)
         .arg("--rung")
         .arg(rung.to_string())
+        .args(
+            point
+                .settings
+                .budget
+                .iter()
+                .flat_map(|budget| ["--budget".to_string(), budget.to_string()]),
+        )
         .arg("--sources")
         .arg(&experiment.sources)
         .args(options.set.iter().flat_map(|s| ["--set", s.as_str()]))
@@ -679,6 +757,9 @@ fn start_worker(
     }
     if options.force {
         command.arg("--force");
+    }
+    if options.restart {
+        command.arg("--restart");
     }
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         command.env("RAYON_NUM_THREADS", threads.to_string());
@@ -745,10 +826,12 @@ pub struct WorkerArgs {
     pub experiment: PathBuf,
     pub run_id: String,
     pub rung: u32,
+    pub budget: Option<usize>,
     pub base: Option<PathBuf>,
     pub sources: String,
     pub overrides: Vec<crate::config::Override>,
     pub force: bool,
+    pub restart: bool,
 }
 
 /// `harness worker EXPERIMENT RUN_ID --rung R --sources SHA [--base FILE]`, the point's settings
@@ -762,6 +845,7 @@ pub fn worker(args: &WorkerArgs) -> Result<u8> {
         .context("cannot read the point's settings from stdin")?;
     let mut settings = crate::config::parse(&text, &args.experiment, &[])?;
     settings.rung = args.rung;
+    settings.budget = args.budget;
     let made = settings.run_id(settings.backend);
     if made != args.run_id {
         anyhow::bail!(
@@ -794,7 +878,13 @@ pub fn worker(args: &WorkerArgs) -> Result<u8> {
             )),
         })
     };
-    let report = match run::run(&settings, run::Progress::Quiet, record, Some(&still_wanted))? {
+    let report = match run::run(
+        &settings,
+        run::Progress::Quiet,
+        record,
+        Some(&still_wanted),
+        args.restart,
+    )? {
         Ran::Trained(report) => report,
         Ran::Busy(holder) => {
             println!("being trained by another process ({holder})");
@@ -810,11 +900,14 @@ pub fn worker(args: &WorkerArgs) -> Result<u8> {
         }
     };
     let row = &report.row;
-    let note = if report.appended {
-        ""
-    } else {
-        " (already recorded by another process)"
+    let mut note = match &report.started_from {
+        Some((epoch, _, true)) => format!(", resumed after epoch {epoch}"),
+        Some((epoch, _, false)) => format!(", continued after epoch {epoch}"),
+        None => String::new(),
     };
+    if !report.appended {
+        note.push_str(" (already recorded by another process)");
+    }
     let accuracy = if row.validation_size > 0 {
         format!(
             "validation accuracy {:.4}, test accuracy {:.4}",

@@ -1,6 +1,6 @@
 //! The training stage: the one training loop ([`train`]), `harness run` around it ([`run`]:
-//! outputs checked, network trained, rows committed), `harness check` ([`check`]) and
-//! `harness bench` ([`bench`]).
+//! outputs checked, network trained, rows committed), the training state that outlives a
+//! process ([`checkpoint`]), `harness check` ([`check`]) and `harness bench` ([`bench`]).
 
 #[allow(
     clippy::module_inception,
@@ -8,5 +8,6 @@
 )]
 pub mod train;
 pub mod run;
+pub mod checkpoint;
 pub mod check;
 pub mod bench;

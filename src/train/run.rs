@@ -6,6 +6,11 @@
 //! mistake costs seconds, not a training run. A run that fails after that still gets its row
 //! (status `failed` and the error); a model that cannot be saved leaves the row and says where
 //! it could not go; a row that cannot be written is printed as CSV, so no result is lost.
+//!
+//! A run whose checkpoint is there (it was killed) resumes from it, and a halving rung's run
+//! continues from the checkpoint of its point's previous rung ([`checkpoint::find`]); the
+//! training state is written after every epoch ([`checkpoint::Writer`]) and removed once the
+//! rows are committed, unless `output.checkpoints = "keep"`.
 
 use std::io::{IsTerminal, Write as _};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -17,7 +22,7 @@ use burn::module::Module;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::config::Settings;
+use crate::config::{Checkpoints, Settings};
 use crate::data::mnist;
 use crate::error::{exit, take_panic_message, user_error};
 use crate::net::backend::{self, BackendName};
@@ -26,7 +31,8 @@ use crate::record::claims::{Claims, Rows};
 use crate::record::results::{self, Committed, EpochRow, NONE, RunRow, Status, StopReason};
 use crate::record::{running, saved};
 use crate::text::thousands;
-use crate::train::train::{self, EpochMetrics, Job, Observer, Outcome};
+use crate::train::checkpoint;
+use crate::train::train::{self, EpochMetrics, Job, Observer, Outcome, Snapshot};
 
 /// How progress is shown while training.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +77,12 @@ pub struct Report {
     pub model_error: Option<String>,
     /// False when [`Record::IfNew`] found the run already recorded.
     pub appended: bool,
+    /// The checkpoint the run started from: the epoch, the file, and whether it was the run's
+    /// own (resumed) or a shorter run's of the same settings (continued).
+    pub started_from: Option<(usize, PathBuf, bool)>,
+    /// The run's checkpoint, when it is kept after the commit (`output.checkpoints = "keep"`),
+    /// and its size.
+    pub checkpoint_kept: Option<(PathBuf, u64)>,
 }
 
 impl Report {
@@ -114,9 +126,35 @@ impl Report {
         } else {
             format!(", epochs in {}", self.epochs_csv.display())
         };
+        let budget = if row.stop_reason == StopReason::Budget {
+            format!(
+                "; stopped after the rung's {} of the schedule's {} epochs",
+                row.epochs_trained, row.epochs
+            )
+        } else {
+            String::new()
+        };
+        let started_from = match &self.started_from {
+            Some((epoch, _, true)) => format!("; resumed after epoch {epoch}"),
+            Some((epoch, _, false)) => {
+                format!("; continued after epoch {epoch} from a shorter run's checkpoint")
+            }
+            None => String::new(),
+        };
+        let kept = self
+            .checkpoint_kept
+            .as_ref()
+            .map(|(path, bytes)| {
+                format!(
+                    ", checkpoint kept in {} ({})",
+                    path.display(),
+                    checkpoint::megabytes(*bytes)
+                )
+            })
+            .unwrap_or_default();
         format!(
-            "{}: {} {chosen} ({} parameters, {} on {}, {:.1} s train, {:.1} s total){stopped}; \
-             row {} appended to {}{epochs}{saved}",
+            "{}: {} {chosen} ({} parameters, {} on {}, {:.1} s train, {:.1} s total){stopped}\
+             {budget}{started_from}; row {} appended to {}{epochs}{saved}{kept}",
             row.name,
             match row.status {
                 Status::Ok => "ok,",
@@ -136,8 +174,8 @@ impl Report {
 
 /// `harness run`: trains, prints the summary on stdout (and any failure on stderr), returns the
 /// exit code.
-pub fn command(settings: &Settings, progress: Progress) -> Result<u8> {
-    let Ran::Trained(report) = run(settings, progress, Record::Always, None)? else {
+pub fn command(settings: &Settings, progress: Progress, restart: bool) -> Result<u8> {
+    let Ran::Trained(report) = run(settings, progress, Record::Always, None, restart)? else {
         unreachable!("Record::Always waits for the run's lock and always records");
     };
     println!("{}", report.summary());
@@ -177,11 +215,15 @@ pub type Guard<'a> = &'a dyn Fn() -> Result<Option<String>>;
 /// is recorded, without training. Returns the row also when the run diverged or failed after
 /// training started; an `Err` means nothing was trained (or the row could not be written, in
 /// which case it was printed).
+///
+/// The run starts from the furthest checkpoint of its trajectory that passes every check
+/// ([`checkpoint::find`]), unless `restart` (its own is removed first).
 pub fn run(
     settings: &Settings,
     progress: Progress,
     record: Record,
     guard: Option<Guard<'_>>,
+    restart: bool,
 ) -> Result<Ran> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -211,6 +253,37 @@ pub fn run(
         },
     };
 
+    let store = checkpoint::Store::beside(&settings.output.runs);
+    let found = start_from(settings, &selected, &store, restart, progress)?;
+    let last_epoch = settings.last_epoch();
+    if progress != Progress::Quiet
+        && let Some(found) = &found
+    {
+        let header = &found.header;
+        let epoch = header.epoch;
+        let rest = if epoch < last_epoch && header.finished.is_none() {
+            format!("{} epochs to train", last_epoch - epoch)
+        } else {
+            "nothing left to train".to_string()
+        };
+        if found.is_own(&run_id) {
+            eprintln!(
+                "harness: resuming run {run_id} after epoch {epoch} of {last_epoch} from its \
+                 checkpoint {} (attempt {}, {}); {rest}. --restart starts over",
+                found.path.display(),
+                header.identity.attempt,
+                header.written_at
+            );
+        } else {
+            eprintln!(
+                "harness: continuing from run {} after epoch {epoch}, a shorter run of the same \
+                 settings (checkpoint {}); {rest} of {last_epoch}",
+                header.identity.run_id,
+                found.path.display()
+            );
+        }
+    }
+
     let data = mnist::load(
         settings.data.dataset,
         settings.data.dir.as_deref(),
@@ -239,7 +312,7 @@ pub fn run(
         selected.backend,
         &selected.description,
         started_at,
-        attempt,
+        attempt.clone(),
     );
     row.train_size = data.train.len() as u64;
     row.validation_size = data.validation.len() as u64;
@@ -262,8 +335,26 @@ pub fn run(
         );
     }
 
-    let job = Job::new(settings, &data, selected.backend);
-    let mut observer = Display::new(progress, settings.train.epochs);
+    let mut job = Job::new(settings, &data, selected.backend);
+    job.resume = found.as_ref().map(|found| &found.restored);
+    let started_from = found.as_ref().map(|found| {
+        (
+            found.header.epoch,
+            found.path.clone(),
+            found.is_own(&run_id),
+        )
+    });
+    let writer = (settings.output.checkpoints != Checkpoints::Off).then(|| {
+        checkpoint::Writer::new(
+            &store,
+            checkpoint::Identity::of(settings, selected.backend, &attempt),
+            found.as_ref().map_or(0, |found| found.header.epoch),
+        )
+    });
+    let mut observer = Watch {
+        display: Display::new(progress, last_epoch),
+        writer,
+    };
     #[cfg(feature = "wgpu")]
     if selected.backend == BackendName::Wgpu && progress != Progress::Quiet {
         // cubecl compiles and autotunes kernels for each new tensor shape and keeps the tuning
@@ -273,7 +364,7 @@ pub fn run(
              minute the first time); tuning results are kept for later runs in {}",
             backend::gpu_cache().display()
         );
-        observer.first_message = Some("tuning kernels".to_string());
+        observer.display.first_message = Some("tuning kernels".to_string());
     }
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         train::train(&job, &selected.device, &mut observer)
@@ -285,10 +376,15 @@ pub fn run(
             selected.backend
         ))
     });
-    observer.finish();
+    observer.display.finish();
+    let own_checkpoint = observer.writer.as_ref().map(|w| w.path().to_path_buf());
     if let Some(guard) = guard
         && let Some(reason) = guard()?
     {
+        // The point is no longer the experiment's: its checkpoint is no one's.
+        if let Some(path) = &own_checkpoint {
+            let _ = checkpoint::remove(path);
+        }
         return Ok(Ran::Unwanted(reason));
     }
 
@@ -340,6 +436,13 @@ pub fn run(
     )
     .inspect_err(|_| rescue(&row))?;
     let appended = committed == Committed::Appended;
+    let checkpoint_kept = settle_checkpoints(
+        settings,
+        &row,
+        own_checkpoint.as_deref(),
+        found.as_ref(),
+        &run_id,
+    );
     Ok(Ran::Trained(Box::new(Report {
         row,
         runs_csv: settings.output.runs.clone(),
@@ -347,7 +450,87 @@ pub fn run(
         model_file: partial_model.filter(|_| appended).map(|(_, path)| path),
         model_error,
         appended,
+        started_from,
+        checkpoint_kept,
     })))
+}
+
+/// The checkpoint the run starts from, after saying what was set aside or removed on the way.
+fn start_from(
+    settings: &Settings,
+    selected: &backend::Selected,
+    store: &checkpoint::Store,
+    restart: bool,
+    progress: Progress,
+) -> Result<Option<checkpoint::Found>> {
+    if settings.output.checkpoints == Checkpoints::Off && !restart {
+        return Ok(None);
+    }
+    let recorded = results::read_runs(&settings.output.runs)?
+        .into_iter()
+        .filter(|row| row.status != Status::Failed)
+        .map(|row| row.attempt)
+        .collect();
+    let expect = checkpoint::Expect {
+        settings,
+        backend: selected.backend,
+        device: &selected.device,
+    };
+    let (found, looked) = checkpoint::find(store, &expect, &recorded, restart);
+    // A checkpoint that cannot be used is worth a warning even from a quiet worker.
+    for (path, why) in &looked.rejected {
+        eprintln!(
+            "harness: warning: a checkpoint of this run was not used and was set aside as {}: \
+             {why}",
+            path.display()
+        );
+    }
+    if progress != Progress::Quiet {
+        for (path, why) in &looked.removed {
+            eprintln!("harness: removed checkpoint {} ({why})", path.display());
+        }
+    }
+    Ok(found)
+}
+
+/// Whether the run's checkpoint stays after the commit: asked for (`output.checkpoints =
+/// "keep"`), or a halving rung's run with a budget, which the next rung continues.
+pub fn keeps_checkpoint(settings: &Settings) -> bool {
+    match settings.output.checkpoints {
+        Checkpoints::Keep => true,
+        Checkpoints::Resume => settings.budget.is_some(),
+        Checkpoints::Off => false,
+    }
+}
+
+/// After the commit: the run's checkpoint is removed once its rows are recorded, unless kept
+/// (`output.checkpoints = "keep"`); a failed run's stays, to resume from. The checkpoint of a
+/// previous halving rung that this run continued is removed too: it served its purpose. Returns
+/// the kept checkpoint and its size.
+fn settle_checkpoints(
+    settings: &Settings,
+    row: &RunRow,
+    own: Option<&Path>,
+    found: Option<&checkpoint::Found>,
+    run_id: &str,
+) -> Option<(PathBuf, u64)> {
+    if row.status == Status::Failed {
+        return None;
+    }
+    if settings.rung > 0
+        && let Some(found) = found.filter(|found| !found.is_own(run_id))
+    {
+        let _ = checkpoint::remove(&found.path);
+    }
+    let own = own?;
+    if keeps_checkpoint(settings) {
+        let size = std::fs::metadata(own).ok()?.len();
+        return Some((own.to_path_buf(), size));
+    }
+    if let Err(error) = checkpoint::remove(own) {
+        eprintln!("harness: warning: {error:#}");
+    }
+    None
 }
 
 /// Whether the runs file at `runs` holds a row with status ok or diverged for `run_id`.
@@ -395,6 +578,10 @@ pub fn claims(settings: &Settings) -> Claims {
         &output.epochs,
         Rows::Epochs,
         "output.epochs",
+    );
+    claims.keeps(
+        &checkpoint::Store::beside(&output.runs).path(&settings.run_id(settings.backend)),
+        "the run's checkpoint",
     );
     claims
 }
@@ -693,6 +880,46 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".to_string())
+}
+
+/// What a run's training loop reports to: the progress display, and the checkpoint writer.
+struct Watch {
+    display: Display,
+    writer: Option<checkpoint::Writer>,
+}
+
+impl Observer for Watch {
+    fn epoch_started(&mut self, epoch: usize, steps: usize) {
+        self.display.epoch_started(epoch, steps);
+    }
+
+    fn step(&mut self, step: usize, loss: Option<f64>) {
+        self.display.step(step, loss);
+    }
+
+    fn epoch_finished(&mut self, metrics: &EpochMetrics) {
+        self.display.epoch_finished(metrics);
+    }
+
+    fn snapshot(&mut self, snapshot: &Snapshot<'_>) {
+        let Some(writer) = &mut self.writer else {
+            return;
+        };
+        let before = writer.saved;
+        if let Err(error) = writer.write(snapshot) {
+            // Training goes on: the checkpoint is insurance, not the result.
+            let lost = if before == 0 {
+                "would start again from epoch 0".to_string()
+            } else {
+                format!("would resume after epoch {before}")
+            };
+            eprintln!(
+                "harness: warning: {error:#}; training goes on, but if it is killed now the run \
+                 {lost}, not after epoch {}",
+                snapshot.epochs.len()
+            );
+        }
+    }
 }
 
 /// Draws training progress on stderr.

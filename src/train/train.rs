@@ -5,7 +5,13 @@
 //! optimizer step at the learning rate of the schedule, then evaluates on the validation and
 //! test sets without autodiff. The epoch kept is the last, or the one with the best validation
 //! metric (its weights are held until a better epoch comes); early stopping ends training when
-//! the metric has not improved for `patience` epochs. Each step's loss and predicted digits stay on the
+//! the metric has not improved for `patience` epochs (or after a halving rung's budget of
+//! epochs). After every epoch the observer is handed the whole state the next epoch depends on
+//! ([`Snapshot`]: `harness run` writes it as a checkpoint), and a job may start from such a
+//! state ([`Restored`]) instead of from epoch 0: the shuffles and augmentation draws of the
+//! epochs done are replayed, the dropout generator is seeded afresh each epoch from (seed,
+//! epoch), and every sum is per epoch, so a resumed run computes what an uninterrupted one
+//! does, to the bit. Each step's loss and predicted digits stay on the
 //! device and are read back together only a few times per epoch ([`Window`]: each read forces a
 //! sync, and every tensor operation costs about a microsecond at batch 10); a loss that becomes
 //! NaN, infinite or [`DIVERGENCE_FACTOR`] times its first value stops the run as diverged.
@@ -18,6 +24,8 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
 
 use crate::config::{Keep, Loss, Metric, Optimizer, Schedule, Settings, TrainSettings};
 use crate::data::loader::{self, Augment, HostBatch};
@@ -79,8 +87,9 @@ pub struct Outcome {
     pub train_size: usize,
 }
 
-/// Receives progress as training goes; the CLI draws it, tests ignore it. `Send`: training runs
-/// on a thread of the CPU backends' pool (see [`train`]).
+/// Receives progress as training goes, and the state after each epoch; the CLI draws the one
+/// and writes the other, tests ignore both. `Send`: training runs on a thread of the CPU
+/// backends' pool (see [`train`]).
 pub trait Observer: Send {
     /// An epoch of `steps` mini-batches begins.
     fn epoch_started(&mut self, _epoch: usize, _steps: usize) {}
@@ -88,6 +97,84 @@ pub trait Observer: Send {
     fn step(&mut self, _step: usize, _loss: Option<f64>) {}
     /// An epoch ended and was evaluated.
     fn epoch_finished(&mut self, _metrics: &EpochMetrics) {}
+    /// The state after an epoch, everything the next one depends on (a checkpoint's contents).
+    fn snapshot(&mut self, _snapshot: &Snapshot<'_>) {}
+}
+
+/// What the early-stopping and kept-epoch rules remember between epochs ([`Keeper`]), without
+/// the kept weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeeperState {
+    /// The best epoch so far and its score (higher is better), for `keep = "best"`.
+    pub best: Option<(usize, f64)>,
+    /// The score that last counted as an improvement.
+    pub reference: Option<f64>,
+    /// Epochs since that improvement.
+    pub waited: usize,
+}
+
+/// The loop's state after an epoch: all that the epochs after it depend on.
+pub struct Snapshot<'a> {
+    /// Every epoch so far (the last is the one just trained).
+    pub epochs: &'a [EpochMetrics],
+    /// The first running loss read, which divergence is measured against.
+    pub first_loss: Option<f64>,
+    pub keeper: KeeperState,
+    /// How the run ended, if it did (diverged, or stopped early): a run continued from here
+    /// ends the same way without training.
+    pub finished: Option<(Status, StopReason)>,
+    /// The weights after the epoch, without autodiff.
+    pub model: &'a Mlp,
+    /// The kept epoch's weights when they are not `model`'s (`keep = "best"`, an earlier epoch).
+    pub best: Option<&'a Mlp>,
+    /// The optimizer, with its state for every parameter.
+    pub optimizer: &'a ModuleOptimizer,
+}
+
+/// A [`Snapshot`] read back (from a checkpoint, checked by its reader): where a job starts.
+#[derive(Clone, Debug)]
+pub struct Restored {
+    pub epochs: Vec<EpochMetrics>,
+    pub first_loss: Option<f64>,
+    pub keeper: KeeperState,
+    pub finished: Option<(Status, StopReason)>,
+    /// The weights, as a burnpack module record (with the parameter ids the optimizer's state
+    /// is keyed by).
+    pub model: Vec<u8>,
+    /// The kept epoch's weights, when they are not `model`'s.
+    pub best: Option<Vec<u8>>,
+    /// The optimizer's state, as a burnpack optimizer record.
+    pub optimizer: Vec<u8>,
+}
+
+/// The module record of burnpack bytes, as 32-bit floats.
+pub fn module_record(bytes: &[u8]) -> anyhow::Result<ModuleRecord> {
+    Ok(
+        ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .cast_to_module_dtype(),
+    )
+}
+
+/// The burnpack bytes of a network's weights.
+pub fn record_bytes(model: &Mlp) -> anyhow::Result<Vec<u8>> {
+    Ok(model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+        .to_vec())
+}
+
+/// The seed of the dropout generator in epoch `epoch` (1-based) of a run seeded with `seed`:
+/// fresh each epoch, so that an epoch's masks do not depend on the epochs before it having run
+/// in this process.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    // SplitMix64's finaliser over the pair.
+    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// An observer that ignores everything.
@@ -109,6 +196,10 @@ pub struct Job<'a> {
     pub augment: Augment,
     /// Drop the ragged last batch so every step has the same tensor shapes (wgpu).
     pub constant_shapes: bool,
+    /// The epoch to stop after: `train.epochs`, or a halving rung's budget.
+    pub last_epoch: usize,
+    /// Where to start: a checkpoint's state, or the first epoch.
+    pub resume: Option<&'a Restored>,
 }
 
 impl<'a> Job<'a> {
@@ -126,6 +217,8 @@ impl<'a> Job<'a> {
                 rotate: settings.data.augment_rotate,
             },
             constant_shapes: backend.needs_constant_shapes(),
+            last_epoch: settings.last_epoch(),
+            resume: None,
         }
     }
 }
@@ -163,27 +256,68 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
     let mut model = job.model.init(&autodiff);
     let mut optimizer = optimizer(settings);
     let read_every = steps.div_ceil(READS_PER_EPOCH).max(1);
-    let plan = loader::Plan {
-        epochs: settings.epochs,
-        steps,
-        batch_size,
-        seed: job.seed,
-        augment: job.augment,
-    };
 
     // Grown as epochs are trained: train.epochs sizes nothing up front.
     let mut epochs = Vec::new();
     let mut status = Status::Ok;
     let mut stop_reason = StopReason::Completed;
+    let mut finished = None;
     let mut first_loss = None;
     let mut keeper = Keeper::new(settings, !job.validation_set.is_empty());
+    if let Some(saved) = job.resume {
+        // The weights first, so that their parameter ids (kept in the record) are those the
+        // optimizer's state is keyed by.
+        model = model
+            .try_load_record(module_record(&saved.model)?)
+            .map_err(|e| anyhow::anyhow!("the checkpoint's weights do not load: {e:?}"))?;
+        optimizer = optimizer
+            .from_bytes(Bytes::from_bytes_vec(saved.optimizer.clone()))
+            .map_err(|e| {
+                anyhow::anyhow!("the checkpoint's optimizer state does not load: {e:?}")
+            })?;
+        let best = match (&saved.best, saved.keeper.best) {
+            (Some(bytes), Some(_)) => Some(
+                job.model
+                    .init(device)
+                    .try_load_record(module_record(bytes)?)
+                    .map_err(|e| {
+                        anyhow::anyhow!("the checkpoint's kept weights do not load: {e:?}")
+                    })?,
+            ),
+            (None, Some(_)) => Some(model.valid()),
+            _ => None,
+        };
+        keeper.restore(&saved.keeper, best);
+        epochs = saved.epochs.clone();
+        first_loss = saved.first_loss;
+        if let Some((was, why)) = saved.finished {
+            (status, stop_reason, finished) = (was, why, Some((was, why)));
+        }
+    }
+    let done = epochs.len();
+    let last_epoch = if finished.is_some() {
+        done
+    } else {
+        job.last_epoch.max(done)
+    };
+    let plan = loader::Plan {
+        done,
+        epochs: last_epoch,
+        steps,
+        batch_size,
+        seed: job.seed,
+        augment: job.augment,
+    };
     let validation_set = EvalSet::upload(job.validation_set, settings.loss, device);
     let test_set = EvalSet::upload(job.test_set, settings.loss, device);
     // The loader thread lives in this scope; dropping `batches` on any way out stops it.
     let model = std::thread::scope(|scope| -> anyhow::Result<Mlp> {
         // A loader thread only pays when there is a core for it.
         let mut batches = loader::batches(scope, train_set, plan, backend::cpu_threads() > 1);
-        for epoch in 1..=settings.epochs {
+        for epoch in done + 1..=last_epoch {
+            // Dropout's masks come from the device's generator: seeded per epoch, so that a
+            // resumed run draws what an uninterrupted one does.
+            autodiff.seed(epoch_seed(job.seed, epoch));
             observer.epoch_started(epoch, steps);
             let started = Instant::now();
             let mut window = Window::default();
@@ -242,19 +376,34 @@ fn train_here(job: &Job, device: &Device, observer: &mut dyn Observer) -> anyhow
             if metrics.non_finite(!job.validation_set.is_empty()).is_some() {
                 status = Status::Diverged;
             }
-            let patience_spent = keeper.observe(&metrics, trained);
+            let patience_spent = keeper.observe(&metrics, &trained);
             epochs.push(metrics);
             if status == Status::Diverged {
                 stop_reason = StopReason::Diverged;
-                break;
-            }
-            if patience_spent && epoch < settings.epochs {
+            } else if patience_spent && epoch < settings.epochs {
                 stop_reason = StopReason::EarlyStopping;
+            }
+            if stop_reason != StopReason::Completed {
+                finished = Some((status, stop_reason));
+            }
+            observer.snapshot(&Snapshot {
+                epochs: &epochs,
+                first_loss,
+                keeper: keeper.state(),
+                finished,
+                model: &trained,
+                best: keeper.best_if_not(epoch),
+                optimizer: &optimizer,
+            });
+            if finished.is_some() {
                 break;
             }
         }
         Ok(model)
     })?;
+    if finished.is_none() && last_epoch < settings.epochs {
+        stop_reason = StopReason::Budget;
+    }
     let (kept, model) = keeper
         .take()
         .unwrap_or_else(|| (epochs.len(), model.valid()));
@@ -353,13 +502,13 @@ impl Keeper {
     }
 
     /// Takes an epoch's metrics and weights; returns whether early stopping says stop.
-    fn observe(&mut self, metrics: &EpochMetrics, model: Mlp) -> bool {
+    fn observe(&mut self, metrics: &EpochMetrics, model: &Mlp) -> bool {
         if !self.has_validation {
             return false;
         }
         let score = self.score(metrics);
         if self.keep == Keep::Best && self.best.as_ref().is_none_or(|(_, best, _)| score > *best) {
-            self.best = Some((metrics.epoch, score, model));
+            self.best = Some((metrics.epoch, score, model.clone()));
         }
         match self.reference {
             Some(reference) if score <= reference + self.min_delta => self.waited += 1,
@@ -369,6 +518,33 @@ impl Keeper {
             }
         }
         self.patience > 0 && self.waited >= self.patience
+    }
+
+    /// What it remembers, without the weights.
+    fn state(&self) -> KeeperState {
+        KeeperState {
+            best: self.best.as_ref().map(|(epoch, score, _)| (*epoch, *score)),
+            reference: self.reference,
+            waited: self.waited,
+        }
+    }
+
+    /// The kept weights, unless they are epoch `epoch`'s.
+    fn best_if_not(&self, epoch: usize) -> Option<&Mlp> {
+        self.best
+            .as_ref()
+            .filter(|(best, _, _)| *best != epoch)
+            .map(|(_, _, model)| model)
+    }
+
+    /// Back to a [`KeeperState`], with the kept epoch's weights.
+    fn restore(&mut self, state: &KeeperState, best: Option<Mlp>) {
+        self.best = state
+            .best
+            .zip(best)
+            .map(|((epoch, score), model)| (epoch, score, model));
+        self.reference = state.reference;
+        self.waited = state.waited;
     }
 
     /// The kept epoch and its weights, when they are not simply the last.
