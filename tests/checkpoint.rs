@@ -739,3 +739,58 @@ fn a_killed_sweep_resumes_its_interrupted_point_from_its_checkpoint() {
         .expect_stdout(&["resumed after epoch"]);
     assert_eq!(record(&work), expected, "{}", resumed.describe());
 }
+
+/// wgpu resumes through the same code. Its kernels are not promised to be bit-reproducible
+/// (autotuning may pick another kernel in another process), so the resumed run must end the
+/// same way with accuracies within one point: required in CI (HARNESS_REQUIRE_WGPU=1, Mesa's
+/// lavapipe), skipped with the reason on a machine without a Vulkan, Metal or DX12 adapter.
+#[test]
+fn a_wgpu_run_resumes_to_the_same_status_and_accuracy_within_a_point() {
+    let required = std::env::var("HARNESS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
+    let reference = Workdir::new();
+    let config = cases(&reference)
+        .into_iter()
+        .find(|(c, _)| *c == "adam_cosine")
+        .unwrap()
+        .1;
+    let args = run_args(&config, "wgpu");
+    let run = reference.harness(&args);
+    if !required
+        && run.code() == Some(1)
+        && run
+            .stderr()
+            .contains("found no Vulkan, Metal or DX12 adapter")
+    {
+        eprintln!(
+            "skipped: no wgpu adapter on this machine (set HARNESS_REQUIRE_WGPU=1 to fail instead)"
+        );
+        return;
+    }
+    run.expect_code(0);
+    let expected = record(&reference).0;
+    let work = Workdir::new();
+    let config = cases(&work)
+        .into_iter()
+        .find(|(c, _)| *c == "adam_cosine")
+        .unwrap()
+        .1;
+    let args = run_args(&config, "wgpu");
+    killed_at(&work, "checkpoint-after@2", &args);
+    let resumed = work.harness(&args);
+    resumed
+        .expect_code(0)
+        .expect_stderr(&["resuming run", "after epoch 2 of 5"]);
+    let got = record(&work).0;
+    for column in ["run_id", "status", "stop_reason", "epochs_trained", "train_size"] {
+        assert_eq!(got[column], expected[column], "{column}\n{}", resumed.describe());
+    }
+    for column in ["val_accuracy", "test_accuracy"] {
+        let (a, b): (f64, f64) = (got[column].parse().unwrap(), expected[column].parse().unwrap());
+        assert!(
+            (a - b).abs() <= 0.01,
+            "{column}: {a} resumed against {b} uninterrupted\n{}",
+            resumed.describe()
+        );
+    }
+    assert!(checkpoints(&work).is_empty());
+}
