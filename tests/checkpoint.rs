@@ -410,6 +410,31 @@ fn a_bad_checkpoint_is_set_aside_and_the_run_starts_from_epoch_0() {
             "past this run's last",
         ),
         (
+            "a failed ending",
+            edited(&|h| h["finished"] = serde_json::json!(["failed", "failed"])),
+            "which its epochs do not show",
+        ),
+        (
+            "early stopping with patience left",
+            edited(&|h| h["finished"] = serde_json::json!(["ok", "early_stopping"])),
+            "which its epochs do not show",
+        ),
+        (
+            "a budget ending",
+            edited(&|h| h["finished"] = serde_json::json!(["ok", "budget"])),
+            "which its epochs do not show",
+        ),
+        (
+            "a NaN metric in a run that had not ended",
+            edited(&|h| h["epochs"][0][5] = f64::NAN.to_bits().into()),
+            "is not finite, yet the run had not ended",
+        ),
+        (
+            "another harness version",
+            edited(&|h| h["harness_version"] = "0.0.1-evil".into()),
+            "written by harness 0.0.1-evil",
+        ),
+        (
             "a kept epoch it does not have",
             edited(&|h| h["best"] = serde_json::json!([7, 0])),
             "is not one of its 2 epochs",
@@ -593,15 +618,131 @@ fn restart_starts_over_and_off_writes_nothing() {
 fn no_output_may_take_a_checkpoints_name() {
     let work = Workdir::new();
     let config = cases(&work).remove(0).1;
+    std::fs::create_dir_all(work.path().join("results/.checkpoints")).unwrap();
+    // Links whose targets do not exist yet lead there too.
+    let link = |name: &str, target: &str| {
+        std::os::unix::fs::symlink(target, work.path().join("results").join(name)).unwrap();
+    };
+    link(
+        "to-partial.csv",
+        ".checkpoints/runs.csv.r0123456789a.ckpt.partial",
+    );
+    link("to-ckpt.csv", "x.ckpt");
+    link("into-folder.csv", ".checkpoints/e.csv");
     for (key, value) in [
         ("output.runs", "results/.checkpoints/runs.csv"),
         ("output.epochs", "results/x.ckpt"),
         ("output.runs", "results/runs.csv.rejected"),
+        ("output.epochs", "results/to-partial.csv"),
+        ("output.runs", "results/to-ckpt.csv"),
+        ("output.epochs", "results/into-folder.csv"),
+        ("output.models", "results/.checkpoints"),
+        ("output.models", "results/runs.csv.running"),
     ] {
         work.harness(&["run", &config, "--set", &format!("{key}={value}")])
             .expect_code(2)
             .expect_stderr(&["kept for the files harness writes beside the record"]);
     }
+    assert_eq!(
+        std::fs::read_dir(work.path().join("results/.checkpoints"))
+            .unwrap()
+            .count(),
+        0,
+        "nothing was written"
+    );
+    // A file where the folder should be: said before any work.
+    let work = Workdir::new();
+    let config = cases(&work).remove(0).1;
+    std::fs::create_dir_all(work.path().join("results")).unwrap();
+    std::fs::write(work.path().join("results/.checkpoints"), "").unwrap();
+    work.harness(&["run", &config])
+        .expect_code(2)
+        .expect_stderr(&["is not a folder: harness keeps the runs' checkpoints there"]);
+}
+
+#[test]
+fn the_writer_never_follows_a_link_at_its_partial_name() {
+    let work = Workdir::new();
+    let config = long_config(&work);
+    let victim = work.write("victim.txt", "precious\n");
+    let mut child = work
+        .command(&["run", &config, "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let checkpoint = loop {
+        if let Some(path) = checkpoints(&work)
+            .into_iter()
+            .find(|p| p.extension().is_some_and(|e| e == "ckpt"))
+        {
+            break path;
+        }
+        assert!(started.elapsed().as_secs() < 60, "no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let partial = PathBuf::from(format!("{}.partial", checkpoint.display()));
+    let _ = std::fs::remove_file(&partial);
+    std::os::unix::fs::symlink(&victim, &partial).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(csv_rows(&work.path().join("results/runs.csv")).len(), 1);
+}
+
+#[test]
+fn a_deep_narrow_network_resumes_and_the_own_checkpoint_is_found_among_many_files() {
+    let hidden = vec!["4"; 400].join(", ");
+    let deep = |work: &Workdir| {
+        work.write(
+            "deep.toml",
+            &format!(
+                "name = \"deep\"\nseed = 5\n[data]\ndir = \"{}\"\ntrain_limit = 300\n\
+                 test_limit = 100\nvalidation = 100\n[model]\nhidden = [{hidden}]\n\
+                 activation = \"relu\"\noutput = \"softmax\"\n[train]\nepochs = 3\n\
+                 batch_size = 100\nloss = \"cross_entropy\"\noptimizer = \"adam\"\n\
+                 learning_rate = 0.01\n",
+                repo().join("data/mnist").display()
+            ),
+        );
+        "deep.toml".to_string()
+    };
+    let reference = Workdir::new();
+    let config = deep(&reference);
+    reference.harness(&run_args(&config, "flex")).expect_code(0);
+    let expected = record(&reference);
+    let work = Workdir::new();
+    let config = deep(&work);
+    let args = run_args(&config, "flex");
+    killed_at(&work, "checkpoint-after@2", &args);
+    // More junk in the folder than a scan looks at.
+    let dir = work.path().join("results/.checkpoints");
+    for i in 0..100_100 {
+        std::fs::File::create(dir.join(format!("junk{i:06}.ckpt"))).unwrap();
+    }
+    let resumed = work.harness(&args);
+    resumed
+        .expect_code(0)
+        .expect_stderr(&["resuming run", "after epoch 2 of 3"]);
+    assert_eq!(record(&work), expected);
+}
+
+#[test]
+fn a_checkpoint_made_for_another_runs_file_is_not_resumed() {
+    let reference = Workdir::new();
+    let config = cases(&reference).remove(0).1;
+    reference.harness(&run_args(&config, "flex")).expect_code(0);
+    let expected = record(&reference);
+    let work = Workdir::new();
+    let config = cases(&work).remove(0).1;
+    let mut args = run_args(&config, "flex");
+    args.extend(["--set", "output.runs=results/a.csv"]);
+    killed_at(&work, "checkpoint-after@2", &args);
+    // The same run into results/runs.csv starts from epoch 0 (a.csv's run may still be alive).
+    let other = work.harness(&run_args(&config, "flex"));
+    other.expect_code(0);
+    assert!(!other.stderr().contains("resuming"), "{}", other.describe());
+    assert_eq!(record(&work), expected);
 }
 
 /// A halving sweep of six random points over 1, 2 and 4 epochs, into `dir`.
@@ -781,11 +922,25 @@ fn a_wgpu_run_resumes_to_the_same_status_and_accuracy_within_a_point() {
         .expect_code(0)
         .expect_stderr(&["resuming run", "after epoch 2 of 5"]);
     let got = record(&work).0;
-    for column in ["run_id", "status", "stop_reason", "epochs_trained", "train_size"] {
-        assert_eq!(got[column], expected[column], "{column}\n{}", resumed.describe());
+    for column in [
+        "run_id",
+        "status",
+        "stop_reason",
+        "epochs_trained",
+        "train_size",
+    ] {
+        assert_eq!(
+            got[column],
+            expected[column],
+            "{column}\n{}",
+            resumed.describe()
+        );
     }
     for column in ["val_accuracy", "test_accuracy"] {
-        let (a, b): (f64, f64) = (got[column].parse().unwrap(), expected[column].parse().unwrap());
+        let (a, b): (f64, f64) = (
+            got[column].parse().unwrap(),
+            expected[column].parse().unwrap(),
+        );
         assert!(
             (a - b).abs() <= 0.01,
             "{column}: {a} resumed against {b} uninterrupted\n{}",

@@ -235,7 +235,7 @@ fn upgrade_and_a_run_refuse_record_files_of_another_kind() {
     work.harness(&["run", &config, "-q"]).expect_code(0);
     work.harness(&["run", &config, "--set", "output.models=results/runs.csv"])
         .expect_code(2)
-        .expect_stderr(&["results/runs.csv is not a folder"]);
+        .expect_stderr(&["results/runs.csv is a file, not a folder"]);
     std::fs::write(work.path().join("e.csv"), "").unwrap();
     std::fs::hard_link(work.path().join("e.csv"), work.path().join("r.csv")).unwrap();
     let run = work.harness(&["upgrade", "r.csv", "e.csv"]);

@@ -148,24 +148,25 @@ impl Claims {
                     claim.what
                 )));
             }
-            if claim.role == Role::Folder {
-                if claim.path.exists() && !claim.path.is_dir() {
-                    return Err(user_error(format!(
-                        "{} {} is a file, not a folder: give a folder for the files it writes",
-                        claim.what,
-                        claim.path.display()
-                    )));
-                }
-                continue;
+            if claim.role == Role::Folder && claim.path.exists() && !claim.path.is_dir() {
+                return Err(user_error(format!(
+                    "{} {} is a file, not a folder: give a folder for the files it writes",
+                    claim.what,
+                    claim.path.display()
+                )));
             }
-            if claim.role != Role::Internal
-                && let Some(ending) = reserved_ending(&claim.path).or_else(|| {
-                    // Nor inside a folder harness keeps (a sweep's `runs.csv.running/`).
-                    claim
-                        .path
-                        .parent()
+            // By the name given and by where it leads (a symbolic link, even one whose target
+            // does not exist yet), nor inside a folder harness keeps (`runs.csv.running/`,
+            // `.checkpoints/`).
+            let real = journal::real_path(&claim.path);
+            let reserved = |path: &Path| {
+                reserved_ending(path).or_else(|| {
+                    path.parent()
                         .and_then(|parent| parent.ancestors().find_map(reserved_ending))
                 })
+            };
+            if claim.role != Role::Internal
+                && let Some(ending) = reserved(&claim.path).or_else(|| reserved(&real))
             {
                 return Err(user_error(format!(
                     "{} {}: names ending in {ending} are kept for the files harness writes beside \

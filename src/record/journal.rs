@@ -227,6 +227,14 @@ pub fn real_path(path: &Path) -> PathBuf {
             other => lexical.push(other),
         }
     }
+    // A symbolic link whose target does not exist yet is where a write through it would go:
+    // its target, resolved in turn (a bounded number of links, as the kernel does).
+    for _ in 0..40 {
+        let Some(link) = dangling_link(&lexical) else {
+            break;
+        };
+        lexical = real_path(&link);
+    }
     let mut existing = lexical.as_path();
     let mut rest = Vec::new();
     while !existing.exists() {
@@ -243,6 +251,27 @@ pub fn real_path(path: &Path) -> PathBuf {
         real.push(name);
     }
     real
+}
+
+/// Where the first dangling symbolic link on `path` points (the path with that link replaced by
+/// its target), if there is one.
+fn dangling_link(path: &Path) -> Option<PathBuf> {
+    let mut prefix = PathBuf::new();
+    let mut components = path.components();
+    for component in components.by_ref() {
+        prefix.push(component);
+        if prefix.exists() {
+            continue;
+        }
+        let target = fs::read_link(&prefix).ok()?;
+        let mut resolved = prefix.parent().map(Path::to_path_buf).unwrap_or_default();
+        resolved.push(target);
+        for rest in components {
+            resolved.push(rest);
+        }
+        return Some(resolved);
+    }
+    None
 }
 
 /// What a commit appends to one file: the file's header (written first when the file is empty)

@@ -403,7 +403,7 @@ fn header_problem<T: Row>(path: &Path, found: &str) -> anyhow::Error {
         .unwrap_or(found_columns.len().min(expected_columns.len()));
     user_error(format!(
         "{} is not a harness {what}: its header differs at column {} (found {:?}, expected \
-         {:?}); it was left untouched. Give harness a {what} it wrote (results/runs.csv and \
+         {:?}); it was left untouched. Give harness {} {what} it wrote (results/runs.csv and \
          results/epochs.csv by default), or, to record runs elsewhere, set output.runs / \
          output.epochs or move this one away.\n  found:    {}\n  expected: {}",
         path.display(),
@@ -419,6 +419,11 @@ fn header_problem<T: Row>(path: &Path, found: &str) -> anyhow::Error {
             .get(first_difference)
             .copied()
             .unwrap_or("(end)"),
+        if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        },
         clip(&found.escape_debug().to_string(), 200),
         expected
     ))

@@ -269,8 +269,11 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
         let (files, bytes) = checkpoint::usage(&dir);
         if files > 0 {
             println!(
-                "checkpoints: {files} files, {} in {} (the survivors' of the last \
-                 rung run, for the next rung to continue; interrupted points resume from theirs)",
+                "checkpoints: {files} files, {} in {}: the same command resumes interrupted \
+                 points from theirs (failed ones with --retry-failed, from epoch 0 with \
+                 --restart), and the next halving rung continues its survivors from theirs; \
+                 files of points this experiment no longer has are never used, and may be \
+                 deleted",
                 checkpoint::megabytes(bytes),
                 dir.display()
             );

@@ -203,11 +203,16 @@ fn header_max(last_epoch: usize) -> u64 {
     (64 << 10) + 256 * last_epoch as u64
 }
 
-/// The largest checkpoint a run of `settings` can have: the header, three copies of the weights
-/// (the weights, the kept ones, and SGD's velocity or one of Adam's moments) and a fourth for
-/// Adam, with room for burnpack's own metadata.
+/// The largest checkpoint a run of `settings` can have: the header, four copies of the weights
+/// (the weights, the kept ones, and SGD's velocity or Adam's two moments), with room for
+/// burnpack's own metadata (names, shapes and alignment: about a kilobyte and a half per tensor
+/// and copy, allowed four).
 pub fn max_size(settings: &Settings) -> u64 {
-    header_max(settings.last_epoch()) + 16 * settings.model.num_params() as u64 + (1 << 20)
+    let tensors = 2 * (settings.model.hidden.len() as u64 + 1);
+    header_max(settings.last_epoch())
+        + 16 * settings.model.num_params() as u64
+        + 4 * tensors * (4 << 10)
+        + (1 << 20)
 }
 
 /// The bytes of a checkpoint of `snapshot`, written by `identity`.
@@ -426,6 +431,13 @@ pub fn load(path: &Path, expect: &Expect<'_>) -> Result<Found, String> {
             "its kept epoch ({best}) is not one of its {epoch} epochs"
         ));
     }
+    if theirs.harness_version != identity.harness_version {
+        return Err(format!(
+            "it was written by harness {}; this is harness {}, whose training may differ",
+            theirs.harness_version, identity.harness_version
+        ));
+    }
+    check_progress(&header, settings)?;
     let sections = [
         header.model_bytes,
         header.best_bytes,
@@ -473,6 +485,51 @@ pub fn load(path: &Path, expect: &Expect<'_>) -> Result<Found, String> {
         header,
         restored,
     })
+}
+
+/// The header's account of the run so far is one the training loop could have written: a run
+/// ends only by diverging (a non-finite metric, or a loss that ran away) or by early stopping
+/// (patience spent before the last epoch), and one that has not ended has neither.
+fn check_progress(header: &Header, settings: &Settings) -> Result<(), String> {
+    let train = &settings.train;
+    let has_validation = settings.data.validation > 0;
+    let epochs: Vec<EpochMetrics> = header.epochs.iter().map(metrics_of).collect();
+    let non_finite = epochs
+        .iter()
+        .find_map(|e| e.non_finite(has_validation).map(|what| (e.epoch, what)));
+    let patience_spent = train.patience > 0
+        && has_validation
+        && header.waited >= train.patience
+        && header.epoch < train.epochs;
+    if header.waited > header.epoch {
+        return Err(format!(
+            "it counts {} epochs without improvement in {} epochs",
+            header.waited, header.epoch
+        ));
+    }
+    match header.finished {
+        None => {
+            if let Some((epoch, what)) = non_finite {
+                return Err(format!(
+                    "its {what} after epoch {epoch} is not finite, yet the run had not ended"
+                ));
+            }
+            if patience_spent {
+                return Err("its patience is spent, yet the run had not ended".to_string());
+            }
+        }
+        Some((Status::Diverged, StopReason::Diverged)) => {}
+        Some((Status::Ok, StopReason::EarlyStopping)) if patience_spent && non_finite.is_none() => {
+        }
+        Some((status, why)) => {
+            return Err(format!(
+                "it says the run ended {} ({}), which its epochs do not show",
+                serde_json::to_string(&why).unwrap_or_default(),
+                serde_json::to_string(&status).unwrap_or_default()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The parameters (id and shape) of weights that load into the network of `settings`.
@@ -592,21 +649,32 @@ pub fn find(
         }
         return (None, looked);
     }
-    let Ok(entries) = fs::read_dir(store.dir()) else {
-        return (None, looked);
-    };
+    // The run's own checkpoint by its name, then the folder for shorter runs of its trajectory
+    // (other run ids: a checkpoint of this run id made for another runs file may be another
+    // live process's, and is never this run's to resume).
+    let entries = fs::read_dir(store.dir())
+        .into_iter()
+        .flatten()
+        .take(MAX_ENTRIES)
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            *path != own
+                && path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with(ENDING))
+        });
+    let paths: Vec<PathBuf> = fs::symlink_metadata(&own)
+        .is_ok()
+        .then(|| own.clone())
+        .into_iter()
+        .chain(entries)
+        .collect();
     let mut candidates: Vec<(PathBuf, Header)> = Vec::new();
-    for entry in entries.take(MAX_ENTRIES).flatten() {
-        let path = entry.path();
+    for path in paths {
         let is_own = path == own;
-        if !is_own
-            && !path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().ends_with(ENDING))
-        {
-            continue;
-        }
         match peek(&path) {
+            Ok(header) if !is_own && header.identity.run_id == run_id => {}
             Ok(header) if header.identity.trajectory == trajectory => {
                 if header.identity.run_id == run_id && recorded.contains(&header.identity.attempt) {
                     // Its run is recorded: resuming it would record the run twice.
@@ -721,10 +789,15 @@ pub fn usage(dir: &Path) -> (usize, u64) {
         })
 }
 
-/// Writes a run's checkpoint after every epoch.
+/// Writes a run's checkpoint after every epoch, unless epochs are so short that writing would
+/// take more than [`WRITE_SHARE`] of the time: then after the first epoch that ends once that
+/// much time has passed, and always after the last one and after one that ends the run.
 pub struct Writer {
     identity: Identity,
     path: PathBuf,
+    last_epoch: usize,
+    /// When the last write ended, and how long it took.
+    last_write: Option<(std::time::Instant, std::time::Duration)>,
     /// The last epoch whose checkpoint is on disk (0: none, or the one the run started from).
     pub saved: usize,
     /// Checkpoints written by this process, and the size of the last.
@@ -733,13 +806,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A writer of `identity`'s checkpoint in `store`; `saved` is the epoch of the checkpoint
-    /// on disk that the run started from (0 for none).
-    pub fn new(store: &Store, identity: Identity, saved: usize) -> Writer {
+    /// A writer of `identity`'s checkpoint in `store` for a run that ends after `last_epoch`;
+    /// `saved` is the epoch of the checkpoint on disk that the run started from (0 for none).
+    pub fn new(store: &Store, identity: Identity, saved: usize, last_epoch: usize) -> Writer {
         let path = store.path(&identity.run_id);
         Writer {
             identity,
             path,
+            last_epoch,
+            last_write: None,
             saved,
             written: 0,
             bytes: 0,
@@ -755,6 +830,18 @@ impl Writer {
     /// the previous one is left as it was (and the partial file removed).
     pub fn write(&mut self, snapshot: &Snapshot<'_>) -> Result<()> {
         let epoch = snapshot.epochs.len();
+        let ends = epoch >= self.last_epoch || snapshot.finished.is_some();
+        // Tests that kill at a checkpoint's write need every one written.
+        let failpoint =
+            std::env::var("HARNESS_FAILPOINT").is_ok_and(|p| p.starts_with("checkpoint-"));
+        if let Some((at, took)) = self.last_write
+            && !ends
+            && !failpoint
+            && at.elapsed().as_secs_f64() * WRITE_SHARE < took.as_secs_f64()
+        {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
         journal::failpoint_at("checkpoint-before", epoch);
         let bytes = encode(&self.identity, snapshot)?;
         let partial = journal::sibling(&self.path, "partial");
@@ -763,7 +850,19 @@ impl Writer {
                 return Err(std::io::Error::from_raw_os_error(28).into());
             }
             fs::create_dir_all(self.path.parent().unwrap_or(Path::new(".")))?;
-            let mut file = fs::File::create(&partial)?;
+            // A file of its own: never through a link someone put at the partial name.
+            match fs::remove_file(&partial) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.custom_flags(libc::O_NOFOLLOW);
+            }
+            let mut file = options.open(&partial)?;
             if journal::failpoint_set(&format!("checkpoint-half@{epoch}")) {
                 file.write_all(&bytes[..bytes.len() / 2])?;
                 file.sync_all()?;
@@ -781,12 +880,16 @@ impl Writer {
                 .with_context(|| format!("cannot write checkpoint {}", self.path.display()));
         }
         journal::failpoint_at("checkpoint-after", epoch);
+        self.last_write = Some((std::time::Instant::now(), started.elapsed()));
         self.saved = epoch;
         self.written += 1;
         self.bytes = bytes.len() as u64;
         Ok(())
     }
 }
+
+/// The most of a run's time that writing checkpoints may take: 5%.
+pub const WRITE_SHARE: f64 = 0.05;
 
 /// "1.2 MB": a size for messages.
 pub fn megabytes(bytes: u64) -> String {

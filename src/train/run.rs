@@ -349,6 +349,7 @@ pub fn run(
             &store,
             checkpoint::Identity::of(settings, selected.backend, &attempt),
             found.as_ref().map_or(0, |found| found.header.epoch),
+            last_epoch,
         )
     });
     let mut observer = Watch {
@@ -583,6 +584,9 @@ pub fn claims(settings: &Settings) -> Claims {
         &checkpoint::Store::beside(&output.runs).path(&settings.run_id(settings.backend)),
         "the run's checkpoint",
     );
+    if output.save_model {
+        claims.folder(&output.models, "output.models");
+    }
     claims
 }
 
@@ -596,6 +600,16 @@ pub fn check_outputs(settings: &Settings) -> Result<()> {
     check_file_output(&output.epochs, "output.epochs")?;
     if output.save_model {
         check_folder_output(&output.models, "output.models")?;
+    }
+    let store = checkpoint::Store::beside(&output.runs);
+    if settings.output.checkpoints != Checkpoints::Off
+        && std::fs::metadata(store.dir()).is_ok_and(|m| !m.is_dir())
+    {
+        return Err(user_error(format!(
+            "{} is not a folder: harness keeps the runs' checkpoints there (beside output.runs); \
+             move it away, or set output.checkpoints = \"off\"",
+            store.dir().display()
+        )));
     }
     Ok(())
 }
