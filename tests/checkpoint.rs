@@ -874,6 +874,10 @@ fn a_killed_sweep_resumes_its_interrupted_point_from_its_checkpoint() {
     // The orphaned worker notices its parent is gone (every 500 ms) and stops.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(!work.path().join("results/runs.csv").exists());
+    // The dry run says where the point stands.
+    work.harness(&["sweep", "one.toml", "--dry-run"])
+        .expect_code(0)
+        .expect_stdout(&["pending (checkpoint after epoch"]);
     let resumed = work.harness(&["sweep", "one.toml"]);
     resumed
         .expect_code(0)

@@ -466,10 +466,19 @@ fn print_table(points: &[&Point], states: &HashMap<String, State>) {
         "point", "run_id", "name", "state"
     );
     for point in points {
-        let state = match states[&point.run_id] {
+        let mut state = match states[&point.run_id] {
             State::Pending => "pending".to_string(),
             State::Done(status) => format!("{status:?}").to_lowercase(),
         };
+        // An interrupted point (or a failed one, for --retry-failed) resumes from its
+        // checkpoint: say from where.
+        if states[&point.run_id] != State::Done(Status::Ok)
+            && let Ok(header) = checkpoint::peek(
+                &checkpoint::Store::beside(&point.settings.output.runs).path(&point.run_id),
+            )
+        {
+            state.push_str(&format!(" (checkpoint after epoch {})", header.epoch));
+        }
         let varies: Vec<String> = point
             .varies
             .iter()
