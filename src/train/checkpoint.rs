@@ -573,6 +573,21 @@ fn check_optimizer(
         Optimizer::Sgd if settings.train.momentum > 0.0 => 1,
         Optimizer::Sgd => 0,
     };
+    // Adam's step count is a scalar per parameter; a state without it would be dropped by
+    // burn's loader and start again from zero moments, silently.
+    if settings.train.optimizer == Optimizer::Adam
+        && let Some((id, _)) = parameters.iter().find(|(id, _)| {
+            !matches!(
+                reader.scalars().get(&format!("{}.time", id.val())),
+                Some(burn_pack::Scalar::UInt(_))
+            )
+        })
+    {
+        return Err(format!(
+            "its optimizer state has no step count for parameter {}",
+            id.val()
+        ));
+    }
     let tensors = reader
         .into_tensors()
         .map_err(|e| format!("its optimizer state does not read: {e:?}"))?;
