@@ -858,6 +858,55 @@ fn halving_survivors_continued_from_checkpoints_match_the_points_trained_from_ep
 }
 
 #[test]
+fn a_last_rung_resumed_after_a_kill_leaves_no_earlier_rungs_checkpoint() {
+    let work = Workdir::new();
+    halving_experiment(&work);
+    // The last rung (4 epochs) continues from rung 1's epoch 2 and is killed after epoch 3.
+    let mut command = work.command(&["sweep", "halving.toml"]);
+    command.env("HARNESS_FAILPOINT", "checkpoint-after@3");
+    let killed = work.run(&[], command);
+    assert!(
+        killed.stdout().contains("rung 2: 1 points"),
+        "{}",
+        killed.describe()
+    );
+    // The killed worker's point stands as failed; --retry-failed resumes it from its own.
+    let resumed = work.harness(&["sweep", "halving.toml", "--retry-failed"]);
+    resumed
+        .expect_code(0)
+        .expect_stdout(&["resumed after epoch 3"]);
+    assert!(
+        checkpoints(&work).is_empty(),
+        "a finished halving sweep leaves no checkpoint: {:?}\n{}",
+        checkpoints(&work),
+        resumed.describe()
+    );
+}
+
+#[test]
+fn no_output_may_lead_into_a_linked_checkpoints_folder() {
+    let work = Workdir::new();
+    let config = cases(&work).remove(0).1;
+    std::fs::create_dir_all(work.path().join("results")).unwrap();
+    std::fs::create_dir_all(work.path().join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("../elsewhere", work.path().join("results/.checkpoints")).unwrap();
+    for (key, value) in [
+        ("output.models", "elsewhere"),
+        ("output.epochs", "elsewhere/e.csv"),
+    ] {
+        work.harness(&["run", &config, "--set", &format!("{key}={value}")])
+            .expect_code(2)
+            .expect_stderr(&["the folder harness keeps the runs' checkpoints in"]);
+    }
+    assert_eq!(
+        std::fs::read_dir(work.path().join("elsewhere"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
 fn a_killed_sweep_resumes_its_interrupted_point_from_its_checkpoint() {
     let experiment = |work: &Workdir| {
         long_config(work);

@@ -629,8 +629,10 @@ fn check_optimizer(
 /// What [`find`] says about the checkpoints it looked at, for the run to print.
 #[derive(Debug, Default)]
 pub struct Looked {
-    /// Checkpoints set aside, and why.
+    /// Checkpoints set aside (where they went), and why; or not used and left where they are
+    /// (they could not be moved), and why.
     pub rejected: Vec<(PathBuf, String)>,
+    pub unmovable: Vec<(PathBuf, String)>,
     /// Checkpoints removed (`--restart`, or left by an attempt whose rows are recorded).
     pub removed: Vec<(PathBuf, String)>,
 }
@@ -750,8 +752,15 @@ pub fn find(
 /// Moves a checkpoint that failed its checks to `<name>.rejected` (replacing an older one).
 fn set_aside(path: &Path, reason: String, looked: &mut Looked) {
     let aside = journal::sibling(path, "rejected");
-    if fs::rename(path, &aside).is_ok() {
-        looked.rejected.push((aside, reason));
+    match fs::rename(path, &aside) {
+        Ok(()) => looked.rejected.push((aside, reason)),
+        Err(error) => looked.unmovable.push((
+            path.to_path_buf(),
+            format!(
+                "{reason}; it could not be moved to {} ({error}): remove it by hand",
+                aside.display()
+            ),
+        )),
     }
 }
 

@@ -355,6 +355,7 @@ pub fn run(
     let mut observer = Watch {
         display: Display::new(progress, last_epoch),
         writer,
+        failed_writes: 0,
     };
     #[cfg(feature = "wgpu")]
     if selected.backend == BackendName::Wgpu && progress != Progress::Quiet {
@@ -378,6 +379,13 @@ pub fn run(
         ))
     });
     observer.display.finish();
+    if observer.failed_writes > 1 {
+        eprintln!(
+            "harness: warning: {} of this run's checkpoints could not be written (the first one's \
+             error is above)",
+            observer.failed_writes
+        );
+    }
     let own_checkpoint = observer.writer.as_ref().map(|w| w.path().to_path_buf());
     if let Some(guard) = guard
         && let Some(reason) = guard()?
@@ -486,6 +494,12 @@ fn start_from(
             path.display()
         );
     }
+    for (path, why) in &looked.unmovable {
+        eprintln!(
+            "harness: warning: the checkpoint {} was not used: {why}",
+            path.display()
+        );
+    }
     if progress != Progress::Quiet {
         for (path, why) in &looked.removed {
             eprintln!("harness: removed checkpoint {} ({why})", path.display());
@@ -518,10 +532,23 @@ fn settle_checkpoints(
     if row.status == Status::Failed {
         return None;
     }
-    if settings.rung > 0
-        && let Some(found) = found.filter(|found| !found.is_own(run_id))
-    {
-        let _ = checkpoint::remove(&found.path);
+    if settings.rung > 0 {
+        // The shorter runs of this trajectory (earlier rungs) served their purpose: the one this
+        // run continued, and one it continued before it was interrupted and resumed.
+        if let Some(found) = found.filter(|found| !found.is_own(run_id)) {
+            let _ = checkpoint::remove(&found.path);
+        }
+        let store = checkpoint::Store::beside(&settings.output.runs);
+        let trajectory = settings.trajectory(settings.backend);
+        for (path, _, header) in checkpoint::list(store.dir()) {
+            if header.is_ok_and(|h| {
+                h.identity.trajectory == trajectory
+                    && h.identity.run_id != run_id
+                    && h.epoch < row.epochs_trained as usize
+            }) {
+                let _ = checkpoint::remove(&path);
+            }
+        }
     }
     let own = own?;
     if keeps_checkpoint(settings) {
@@ -602,6 +629,26 @@ pub fn check_outputs(settings: &Settings) -> Result<()> {
         check_folder_output(&output.models, "output.models")?;
     }
     let store = checkpoint::Store::beside(&output.runs);
+    // Nor inside it by another name (a `.checkpoints` that is a link to a folder elsewhere).
+    let kept = crate::record::journal::real_path(store.dir());
+    let mut outputs = vec![
+        ("output.runs", &output.runs),
+        ("output.epochs", &output.epochs),
+    ];
+    if output.save_model {
+        outputs.push(("output.models", &output.models));
+    }
+    for (key, path) in outputs {
+        if crate::record::journal::real_path(path).starts_with(&kept) {
+            return Err(user_error(format!(
+                "{key} {} is inside {}, the folder harness keeps the runs' checkpoints in: names \
+                 there are kept for the files harness writes beside the record; choose another \
+                 folder",
+                path.display(),
+                store.dir().display()
+            )));
+        }
+    }
     if settings.output.checkpoints != Checkpoints::Off
         && std::fs::metadata(store.dir()).is_ok_and(|m| !m.is_dir())
     {
@@ -900,6 +947,8 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 struct Watch {
     display: Display,
     writer: Option<checkpoint::Writer>,
+    /// Checkpoints that could not be written.
+    failed_writes: usize,
 }
 
 impl Observer for Watch {
@@ -919,9 +968,18 @@ impl Observer for Watch {
         let Some(writer) = &mut self.writer else {
             return;
         };
-        let before = writer.saved;
+        let before = if writer.path().is_file() {
+            writer.saved
+        } else {
+            0
+        };
         if let Err(error) = writer.write(snapshot) {
-            // Training goes on: the checkpoint is insurance, not the result.
+            // Training goes on: the checkpoint is insurance, not the result. Said once, and
+            // counted at the end.
+            self.failed_writes += 1;
+            if self.failed_writes > 1 {
+                return;
+            }
             let lost = if before == 0 {
                 "would start again from epoch 0".to_string()
             } else {
