@@ -96,8 +96,11 @@ fn backends() -> &'static [&'static str] {
     }
 }
 
+/// A run row and its epoch rows.
+type Record = (HashMap<String, String>, Vec<HashMap<String, String>>);
+
 /// The run row and epoch rows of a results folder, without the columns that vary.
-fn record(work: &Workdir) -> (HashMap<String, String>, Vec<HashMap<String, String>>) {
+fn record(work: &Workdir) -> Record {
     let mut runs = csv_rows(&work.path().join("results/runs.csv"));
     assert_eq!(runs.len(), 1, "one row: {runs:?}");
     let mut run = runs.remove(0);
@@ -125,6 +128,25 @@ fn checkpoints(work: &Workdir) -> Vec<PathBuf> {
     files
 }
 
+/// The config of case `name` (of [`cases`]), written into `work`.
+fn case(work: &Workdir, name: &str) -> String {
+    cases(work)
+        .into_iter()
+        .find(|(c, _)| *c == name)
+        .unwrap_or_else(|| panic!("no case {name}"))
+        .1
+}
+
+/// The rows an uninterrupted run of case `name` on `backend` records, in a folder of its own.
+fn uninterrupted(name: &str, backend: &str) -> Record {
+    let reference = Workdir::new();
+    let config = case(&reference, name);
+    reference
+        .harness(&run_args(&config, backend))
+        .expect_code(0);
+    record(&reference)
+}
+
 fn run_args<'a>(config: &'a str, backend: &'a str) -> Vec<&'a str> {
     vec!["run", config, "--backend", backend]
 }
@@ -146,23 +168,19 @@ fn killed_at(work: &Workdir, point: &str, args: &[&str]) {
 fn a_run_killed_before_during_or_after_a_checkpoint_resumes_to_the_uninterrupted_rows() {
     let scratch = Workdir::new();
     for &backend in backends() {
-        for (case, _) in cases(&scratch) {
+        for (name, _) in cases(&scratch) {
             let reference = Workdir::new();
-            let config = cases(&reference)
-                .into_iter()
-                .find(|(c, _)| *c == case)
-                .unwrap()
-                .1;
+            let config = case(&reference, name);
             let args = run_args(&config, backend);
             reference.harness(&args).expect_code(0);
             assert!(
                 checkpoints(&reference).is_empty(),
-                "{case}: a committed run leaves no checkpoint: {:?}",
+                "{name}: a committed run leaves no checkpoint: {:?}",
                 checkpoints(&reference)
             );
             let expected = record(&reference);
-            let last = if case == "early_stopping" { 3 } else { 5 };
-            assert_eq!(expected.1.len(), last, "{case}: {:?}", expected.0);
+            let last = if name == "early_stopping" { 3 } else { 5 };
+            assert_eq!(expected.1.len(), last, "{name}: {:?}", expected.0);
             // Before epoch 1's checkpoint (nothing to resume), during epoch 2's, after epoch
             // 3's, and after the last one (killed before the commit).
             for point in [
@@ -172,17 +190,13 @@ fn a_run_killed_before_during_or_after_a_checkpoint_resumes_to_the_uninterrupted
                 format!("checkpoint-after@{last}"),
             ] {
                 let work = Workdir::new();
-                let config = cases(&work)
-                    .into_iter()
-                    .find(|(c, _)| *c == case)
-                    .unwrap()
-                    .1;
+                let config = case(&work, name);
                 let args = run_args(&config, backend);
                 killed_at(&work, &point, &args);
                 assert!(
                     !work.path().join("results/runs.csv").exists()
                         || csv_rows(&work.path().join("results/runs.csv")).is_empty(),
-                    "{case} {point}: a killed run recorded a row"
+                    "{name} {point}: a killed run recorded a row"
                 );
                 let resumed = work.harness(&args);
                 resumed.expect_code(0);
@@ -198,20 +212,20 @@ fn a_run_killed_before_during_or_after_a_checkpoint_resumes_to_the_uninterrupted
                 } else {
                     assert!(
                         !resumed.stderr().contains("resuming"),
-                        "{case} {point}: resumed from nothing\n{}",
+                        "{name} {point}: resumed from nothing\n{}",
                         resumed.describe()
                     );
                 }
                 assert_eq!(
                     record(&work),
                     expected,
-                    "{case} on {backend}, killed at {point}: the rows differ from an \
+                    "{name} on {backend}, killed at {point}: the rows differ from an \
                      uninterrupted run's\n{}",
                     resumed.describe()
                 );
                 assert!(
                     checkpoints(&work).is_empty(),
-                    "{case} {point}: checkpoints left after the commit: {:?}",
+                    "{name} {point}: checkpoints left after the commit: {:?}",
                     checkpoints(&work)
                 );
             }
@@ -334,25 +348,16 @@ fn forge(header: &serde_json::Value, sections: &[u8], format: u32) -> Vec<u8> {
 
 #[test]
 fn a_bad_checkpoint_is_set_aside_and_the_run_starts_from_epoch_0() {
-    let reference = Workdir::new();
-    let config = cases(&reference)
-        .into_iter()
-        .find(|(c, _)| *c == "adam_cosine")
-        .unwrap()
-        .1;
-    reference.harness(&run_args(&config, "flex")).expect_code(0);
-    let expected = record(&reference);
+    let expected = uninterrupted("adam_cosine", "flex");
 
     // Another run's checkpoint (another seed), for the foreign case.
     let other = Workdir::new();
-    let other_config = cases(&other)
-        .into_iter()
-        .find(|(c, _)| *c == "adam_cosine")
-        .unwrap()
-        .1;
-    let mut command = other.command(&["run", &other_config, "--set", "seed=6"]);
-    command.env("HARNESS_FAILPOINT", "checkpoint-after@2");
-    other.run(&[], command);
+    let other_config = case(&other, "adam_cosine");
+    killed_at(
+        &other,
+        "checkpoint-after@2",
+        &["run", &other_config, "--set", "seed=6"],
+    );
     let foreign = std::fs::read(&checkpoints(&other)[0]).unwrap();
 
     let (_, _, good) = checkpoint_after_two(&Workdir::new());
@@ -447,17 +452,12 @@ fn a_bad_checkpoint_is_set_aside_and_the_run_starts_from_epoch_0() {
         (
             "optimizer state of other parameters",
             {
-                let (model, optimizer) = sections.split_at(
-                    (header["model_bytes"].as_u64().unwrap()
-                        + header["best_bytes"].as_u64().unwrap()) as usize,
-                );
                 // SGD's (empty) state where Adam's moments should be.
                 let mut h = header.clone();
                 let sgd_state = burn_pack_empty();
                 h["optimizer_bytes"] = (sgd_state.len() as u64).into();
-                let mut both = model.to_vec();
+                let mut both = sections[..weights_end(&header)].to_vec();
                 both.extend_from_slice(&sgd_state);
-                let _ = optimizer;
                 forge(&h, &both, 1)
             },
             "optimizer state",
@@ -510,28 +510,20 @@ fn burn_pack_empty() -> Vec<u8> {
     killed_at(&work, "checkpoint-after@1", &run_args(&config, "flex"));
     let bytes = std::fs::read(&checkpoints(&work)[0]).unwrap();
     let (header, sections) = split(&bytes);
-    let start =
-        (header["model_bytes"].as_u64().unwrap() + header["best_bytes"].as_u64().unwrap()) as usize;
-    sections[start..].to_vec()
+    sections[weights_end(&header)..].to_vec()
+}
+
+/// Where a checkpoint's sections ([`split`]) pass from the weights to the optimizer's state.
+fn weights_end(header: &serde_json::Value) -> usize {
+    (header["model_bytes"].as_u64().unwrap() + header["best_bytes"].as_u64().unwrap()) as usize
 }
 
 #[test]
 fn a_checkpoint_that_cannot_be_written_costs_only_the_insurance() {
-    let reference = Workdir::new();
-    let config = cases(&reference)
-        .into_iter()
-        .find(|(c, _)| *c == "sgd_momentum")
-        .unwrap()
-        .1;
-    reference.harness(&run_args(&config, "flex")).expect_code(0);
-    let expected = record(&reference);
+    let expected = uninterrupted("sgd_momentum", "flex");
 
     let work = Workdir::new();
-    let config = cases(&work)
-        .into_iter()
-        .find(|(c, _)| *c == "sgd_momentum")
-        .unwrap()
-        .1;
+    let config = case(&work, "sgd_momentum");
     let args = run_args(&config, "flex");
     let mut command = work.command(&args);
     command.env("HARNESS_FAILPOINT", "checkpoint-enospc@3");
@@ -547,21 +539,10 @@ fn a_checkpoint_that_cannot_be_written_costs_only_the_insurance() {
 
 #[test]
 fn restart_starts_over_and_off_writes_nothing() {
-    let reference = Workdir::new();
-    let config = cases(&reference)
-        .into_iter()
-        .find(|(c, _)| *c == "dropout_augment")
-        .unwrap()
-        .1;
-    reference.harness(&run_args(&config, "flex")).expect_code(0);
-    let expected = record(&reference);
+    let expected = uninterrupted("dropout_augment", "flex");
 
     let work = Workdir::new();
-    let config = cases(&work)
-        .into_iter()
-        .find(|(c, _)| *c == "dropout_augment")
-        .unwrap()
-        .1;
+    let config = case(&work, "dropout_augment");
     let mut args = run_args(&config, "flex");
     killed_at(&work, "checkpoint-after@3", &args);
     args.push("--restart");
@@ -575,11 +556,7 @@ fn restart_starts_over_and_off_writes_nothing() {
 
     // output.checkpoints = "off": a killed run leaves nothing, and starts over.
     let work = Workdir::new();
-    let config = cases(&work)
-        .into_iter()
-        .find(|(c, _)| *c == "dropout_augment")
-        .unwrap()
-        .1;
+    let config = case(&work, "dropout_augment");
     let args = [
         "run",
         config.as_str(),
@@ -595,11 +572,7 @@ fn restart_starts_over_and_off_writes_nothing() {
     assert!(checkpoints(&work).is_empty(), "{:?}", checkpoints(&work));
     // "keep": kept after the commit, and said so.
     let work = Workdir::new();
-    let config = cases(&work)
-        .into_iter()
-        .find(|(c, _)| *c == "dropout_augment")
-        .unwrap()
-        .1;
+    let config = case(&work, "dropout_augment");
     let run = work.harness(&["run", config.as_str(), "--set", "output.checkpoints=keep"]);
     run.expect_code(0).expect_stdout(&["checkpoint kept in"]);
     assert_eq!(checkpoints(&work).len(), 1);
@@ -617,7 +590,7 @@ fn restart_starts_over_and_off_writes_nothing() {
 #[test]
 fn no_output_may_take_a_checkpoints_name() {
     let work = Workdir::new();
-    let config = cases(&work).remove(0).1;
+    let config = case(&work, "sgd_momentum");
     std::fs::create_dir_all(work.path().join("results/.checkpoints")).unwrap();
     // Links whose targets do not exist yet lead there too.
     let link = |name: &str, target: &str| {
@@ -652,7 +625,7 @@ fn no_output_may_take_a_checkpoints_name() {
     );
     // A file where the folder should be: said before any work.
     let work = Workdir::new();
-    let config = cases(&work).remove(0).1;
+    let config = case(&work, "sgd_momentum");
     std::fs::create_dir_all(work.path().join("results")).unwrap();
     std::fs::write(work.path().join("results/.checkpoints"), "").unwrap();
     work.harness(&["run", &config])
@@ -729,12 +702,9 @@ fn a_deep_narrow_network_resumes_and_the_own_checkpoint_is_found_among_many_file
 
 #[test]
 fn a_checkpoint_made_for_another_runs_file_is_not_resumed() {
-    let reference = Workdir::new();
-    let config = cases(&reference).remove(0).1;
-    reference.harness(&run_args(&config, "flex")).expect_code(0);
-    let expected = record(&reference);
+    let expected = uninterrupted("sgd_momentum", "flex");
     let work = Workdir::new();
-    let config = cases(&work).remove(0).1;
+    let config = case(&work, "sgd_momentum");
     let mut args = run_args(&config, "flex");
     args.extend(["--set", "output.runs=results/a.csv"]);
     killed_at(&work, "checkpoint-after@2", &args);
@@ -886,7 +856,7 @@ fn a_last_rung_resumed_after_a_kill_leaves_no_earlier_rungs_checkpoint() {
 #[test]
 fn no_output_may_lead_into_a_linked_checkpoints_folder() {
     let work = Workdir::new();
-    let config = cases(&work).remove(0).1;
+    let config = case(&work, "sgd_momentum");
     std::fs::create_dir_all(work.path().join("results")).unwrap();
     std::fs::create_dir_all(work.path().join("elsewhere")).unwrap();
     std::os::unix::fs::symlink("../elsewhere", work.path().join("results/.checkpoints")).unwrap();
@@ -940,34 +910,17 @@ fn a_killed_sweep_resumes_its_interrupted_point_from_its_checkpoint() {
 /// lavapipe), skipped with the reason on a machine without a Vulkan, Metal or DX12 adapter.
 #[test]
 fn a_wgpu_run_resumes_to_the_same_status_and_accuracy_within_a_point() {
-    let required = std::env::var("HARNESS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
     let reference = Workdir::new();
-    let config = cases(&reference)
-        .into_iter()
-        .find(|(c, _)| *c == "adam_cosine")
-        .unwrap()
-        .1;
+    let config = case(&reference, "adam_cosine");
     let args = run_args(&config, "wgpu");
     let run = reference.harness(&args);
-    if !required
-        && run.code() == Some(1)
-        && run
-            .stderr()
-            .contains("found no Vulkan, Metal or DX12 adapter")
-    {
-        eprintln!(
-            "skipped: no wgpu adapter on this machine (set HARNESS_REQUIRE_WGPU=1 to fail instead)"
-        );
+    if common::skipped_without_wgpu(&run) {
         return;
     }
     run.expect_code(0);
     let expected = record(&reference).0;
     let work = Workdir::new();
-    let config = cases(&work)
-        .into_iter()
-        .find(|(c, _)| *c == "adam_cosine")
-        .unwrap()
-        .1;
+    let config = case(&work, "adam_cosine");
     let args = run_args(&config, "wgpu");
     killed_at(&work, "checkpoint-after@2", &args);
     let resumed = work.harness(&args);

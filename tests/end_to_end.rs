@@ -150,7 +150,6 @@ fn huge_learning_rate_diverges_with_its_row() {
 /// machine without a Vulkan, Metal or DX12 adapter skips with the reason.
 #[test]
 fn wgpu_run_trains_and_appends_one_row() {
-    let required = std::env::var("HARNESS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
     let work = Workdir::new();
     let config = quick_config(&work);
     // As on a machine without a login session: harness gives Mesa a runtime folder of its own,
@@ -159,15 +158,7 @@ fn wgpu_run_trains_and_appends_one_row() {
     let mut command = work.command(&args);
     command.env_remove("XDG_RUNTIME_DIR");
     let run = work.run(&args, command);
-    if !required
-        && run.code() == Some(1)
-        && run
-            .stderr()
-            .contains("found no Vulkan, Metal or DX12 adapter")
-    {
-        eprintln!(
-            "skipped: no wgpu adapter on this machine (set HARNESS_REQUIRE_WGPU=1 to fail instead)"
-        );
+    if common::skipped_without_wgpu(&run) {
         return;
     }
     run.expect_code(0);

@@ -273,23 +273,45 @@ mod tests {
         (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
+    /// 300 x 200: 60,000 weights, large enough for burn-flex's pass to split over threads.
+    const INPUTS: usize = 300;
+    const OUTPUTS: usize = 200;
+
     /// A few steps of a layer under `optimizer`, with a gradient that changes every step; the
     /// layer and the inputs are the same for every optimizer.
     fn train(device: &Device, mut optimizer: ModuleOptimizer, steps: usize) -> Vec<f32> {
-        // 300 x 200: 60,000 weights, large enough for burn-flex's pass to split over threads.
-        let (inputs, outputs) = (300, 200);
-        let mut layer: Linear = LinearConfig::new(inputs, outputs).init(device);
+        flat(train_steps(
+            device,
+            &mut optimizer,
+            first_layer(device),
+            0..steps,
+        ))
+    }
+
+    /// The layer the training of every test starts from.
+    fn first_layer(device: &Device) -> Linear {
+        let mut layer: Linear = LinearConfig::new(INPUTS, OUTPUTS).init(device);
         layer.weight = Param::from_data(
-            TensorData::new(host_random(1, inputs * outputs), [inputs, outputs]),
+            TensorData::new(host_random(1, INPUTS * OUTPUTS), [INPUTS, OUTPUTS]),
             device,
         );
         layer.bias = Some(Param::from_data(
-            TensorData::new(host_random(2, outputs), [outputs]),
+            TensorData::new(host_random(2, OUTPUTS), [OUTPUTS]),
             device,
         ));
-        for step in 0..steps {
+        layer
+    }
+
+    /// Steps `steps` of the sequence [`train`] takes, from `layer`.
+    fn train_steps(
+        device: &Device,
+        optimizer: &mut ModuleOptimizer,
+        mut layer: Linear,
+        steps: std::ops::Range<usize>,
+    ) -> Linear {
+        for step in steps {
             let x = Tensor::<2>::from_data(
-                TensorData::new(host_random(10 + step as u64, 8 * inputs), [8, inputs]),
+                TensorData::new(host_random(10 + step as u64, 8 * INPUTS), [8, INPUTS]),
                 device,
             );
             let loss = (layer.forward(x).tanh() - 0.1 * step as f64)
@@ -298,6 +320,11 @@ mod tests {
             let gradients = GradientsParams::from_grads(loss.backward(), &layer);
             layer = optimizer.step(1e-2, layer, gradients);
         }
+        layer
+    }
+
+    /// The weights, then the biases.
+    fn flat(layer: Linear) -> Vec<f32> {
         let mut values = layer.weight.val().into_data().to_vec::<f32>().unwrap();
         values.extend(
             layer
@@ -383,104 +410,27 @@ mod tests {
             ("SGD", || Sgd::new(None, None).init()),
         ];
         for (what, make) in optimizers {
-            let straight = train_from(&device, make(), 0, 5, None);
-            let (_, bytes, model) = train_split(&device, make(), 3);
-            let resumed = train_from(
-                &device,
-                make().from_bytes(bytes).unwrap(),
-                3,
-                5,
-                Some(model),
-            );
+            let straight = train(&device, make(), 5);
+            // Three steps, then the optimizer's record and the layer's, as a checkpoint holds
+            // them (the layer through its record, so that its parameter ids come back).
+            let mut first = make();
+            let layer = train_steps(&device, &mut first, first_layer(&device), 0..3);
+            let bytes = first.into_bytes().unwrap();
+            let record =
+                burn::store::ModuleRecord::from_bytes(layer.into_record().into_bytes().unwrap())
+                    .unwrap();
+            let reloaded = LinearConfig::new(INPUTS, OUTPUTS)
+                .init(&device)
+                .try_load_record(record)
+                .unwrap();
+            let mut second = make().from_bytes(bytes).unwrap();
+            let resumed = flat(train_steps(&device, &mut second, reloaded, 3..5));
             assert_same(
                 &resumed,
                 &straight,
                 &format!("{what} resumed after 3 of 5 steps"),
             );
         }
-    }
-
-    /// The layer after steps `from..to` of [`train`]'s sequence, from `start` (or the same
-    /// first layer).
-    fn train_from(
-        device: &Device,
-        mut optimizer: ModuleOptimizer,
-        from: usize,
-        to: usize,
-        start: Option<Linear>,
-    ) -> Vec<f32> {
-        let mut layer = start.unwrap_or_else(|| first_layer(device));
-        for step in from..to {
-            layer = one_step(device, &mut optimizer, layer, step);
-        }
-        flat(layer)
-    }
-
-    /// `steps` steps, then the optimizer's record and the layer as a checkpoint holds them
-    /// (the layer through its own record, so that its parameter ids come back).
-    fn train_split(
-        device: &Device,
-        mut optimizer: ModuleOptimizer,
-        steps: usize,
-    ) -> (Vec<f32>, burn::tensor::Bytes, Linear) {
-        let mut layer = first_layer(device);
-        for step in 0..steps {
-            layer = one_step(device, &mut optimizer, layer, step);
-        }
-        let bytes = optimizer.into_bytes().unwrap();
-        let record = burn::store::ModuleRecord::from_bytes(
-            layer.clone().into_record().into_bytes().unwrap(),
-        )
-        .unwrap();
-        let (inputs, outputs) = (300, 200);
-        let fresh: Linear = LinearConfig::new(inputs, outputs).init(device);
-        let reloaded = fresh.try_load_record(record).unwrap();
-        (flat(layer), bytes, reloaded)
-    }
-
-    fn first_layer(device: &Device) -> Linear {
-        let (inputs, outputs) = (300, 200);
-        let mut layer: Linear = LinearConfig::new(inputs, outputs).init(device);
-        layer.weight = Param::from_data(
-            TensorData::new(host_random(1, inputs * outputs), [inputs, outputs]),
-            device,
-        );
-        layer.bias = Some(Param::from_data(
-            TensorData::new(host_random(2, outputs), [outputs]),
-            device,
-        ));
-        layer
-    }
-
-    fn one_step(
-        device: &Device,
-        optimizer: &mut ModuleOptimizer,
-        layer: Linear,
-        step: usize,
-    ) -> Linear {
-        let x = Tensor::<2>::from_data(
-            TensorData::new(host_random(10 + step as u64, 8 * 300), [8, 300]),
-            device,
-        );
-        let loss = (layer.forward(x).tanh() - 0.1 * step as f64)
-            .powi_scalar(2)
-            .mean();
-        let gradients = GradientsParams::from_grads(loss.backward(), &layer);
-        optimizer.step(1e-2, layer, gradients)
-    }
-
-    fn flat(layer: Linear) -> Vec<f32> {
-        let mut values = layer.weight.val().into_data().to_vec::<f32>().unwrap();
-        values.extend(
-            layer
-                .bias
-                .unwrap()
-                .val()
-                .into_data()
-                .to_vec::<f32>()
-                .unwrap(),
-        );
-        values
     }
 
     #[test]

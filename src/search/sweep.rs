@@ -256,16 +256,7 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
     if let Some(line) = winner(&last_rung)? {
         println!("{line}");
     }
-    let dirs: std::collections::BTreeSet<PathBuf> = experiment
-        .points()
-        .iter()
-        .map(|p| {
-            checkpoint::Store::beside(&p.settings.output.runs)
-                .dir()
-                .to_path_buf()
-        })
-        .collect();
-    for dir in dirs {
+    for dir in checkpoint_dirs(experiment.points()) {
         let (files, bytes) = checkpoint::usage(&dir);
         if files > 0 {
             println!(
@@ -514,6 +505,18 @@ fn estimated_work(point: &Point) -> u64 {
     images * settings.last_epoch() as u64 * (params + 1_000)
 }
 
+/// The folders the points' checkpoints are kept in, each once.
+fn checkpoint_dirs(points: &[Point]) -> std::collections::BTreeSet<PathBuf> {
+    points
+        .iter()
+        .map(|p| {
+            checkpoint::Store::beside(&p.settings.output.runs)
+                .dir()
+                .to_path_buf()
+        })
+        .collect()
+}
+
 /// Removes the checkpoints of rung `rung - 1`'s points that rung `rung` does not promote: no
 /// rung continues them. Every shard may do it; it removes only what no one will read.
 fn prune_checkpoints(experiment: &Experiment, rung: u32, select_from: &Path) {
@@ -532,15 +535,7 @@ fn prune_checkpoints(experiment: &Experiment, rung: u32, select_from: &Path) {
         .filter(|p| !continued.contains(&p.settings.trajectory(p.settings.backend)))
         .map(|p| p.run_id.as_str())
         .collect();
-    let dirs: std::collections::BTreeSet<PathBuf> = previous
-        .iter()
-        .map(|p| {
-            checkpoint::Store::beside(&p.settings.output.runs)
-                .dir()
-                .to_path_buf()
-        })
-        .collect();
-    for dir in dirs {
+    for dir in checkpoint_dirs(&previous) {
         for (path, _, header) in checkpoint::list(&dir) {
             if header.is_ok_and(|h| dropped.contains(h.identity.run_id.as_str())) {
                 let _ = checkpoint::remove(&path);

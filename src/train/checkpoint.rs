@@ -263,23 +263,18 @@ fn encode(identity: &Identity, snapshot: &Snapshot<'_>) -> Result<Vec<u8>> {
 /// The header of checkpoint bytes, checked for what can be checked without the network: magic,
 /// format, length, checksum. Returns the header and where the sections start.
 fn decode_header(bytes: &[u8], header_limit: u64) -> Result<(Header, usize), String> {
-    if bytes.len() < PREAMBLE + 32 || &bytes[..8] != MAGIC {
-        return Err("it is not a harness checkpoint (no HRNSCKPT at its start)".to_string());
-    }
-    let format = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if format != FORMAT {
-        return Err(format!(
-            "it is in checkpoint format {format}, from another version of harness; this one \
-             reads format {FORMAT}"
-        ));
-    }
+    let preamble: &[u8; PREAMBLE] = bytes
+        .get(..PREAMBLE)
+        .filter(|_| bytes.len() >= PREAMBLE + 32)
+        .and_then(|start| start.try_into().ok())
+        .ok_or_else(|| "it is not a harness checkpoint (no HRNSCKPT at its start)".to_string())?;
+    let header_len = header_length(preamble)? as usize;
     let (body, digest) = bytes.split_at(bytes.len() - 32);
     if Sha256::digest(body).as_slice() != digest {
         return Err(
             "its SHA-256 does not match its contents: it was cut short or changed".to_string(),
         );
     }
-    let header_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
     if header_len as u64 > header_limit || PREAMBLE + header_len > body.len() {
         return Err(format!(
             "its header's length ({header_len} bytes) is more than it can be"
@@ -288,6 +283,24 @@ fn decode_header(bytes: &[u8], header_limit: u64) -> Result<(Header, usize), Str
     let header: Header = serde_json::from_slice(&body[PREAMBLE..PREAMBLE + header_len])
         .map_err(|e| format!("its header does not read: {e}"))?;
     Ok((header, PREAMBLE + header_len))
+}
+
+/// The header's length a checkpoint's first bytes give, once its magic and format are this
+/// harness's.
+fn header_length(preamble: &[u8; PREAMBLE]) -> Result<u64, String> {
+    if &preamble[..8] != MAGIC {
+        return Err("it is not a harness checkpoint (no HRNSCKPT at its start)".to_string());
+    }
+    let format = u32::from_le_bytes(preamble[8..12].try_into().expect("4 bytes"));
+    if format != FORMAT {
+        return Err(format!(
+            "it is in checkpoint format {format}, from another version of harness; this one \
+             reads format {FORMAT}"
+        ));
+    }
+    Ok(u64::from(u32::from_le_bytes(
+        preamble[12..16].try_into().expect("4 bytes"),
+    )))
 }
 
 /// Only the header of the checkpoint at `path`, unchecked (for listing and for choosing which
@@ -301,17 +314,7 @@ pub fn peek(path: &Path) -> Result<Header, String> {
     let mut preamble = [0u8; PREAMBLE];
     file.read_exact(&mut preamble)
         .map_err(|_| "shorter than a checkpoint's header".to_string())?;
-    if &preamble[..8] != MAGIC {
-        return Err("it is not a harness checkpoint (no HRNSCKPT at its start)".to_string());
-    }
-    let format = u32::from_le_bytes(preamble[8..12].try_into().expect("4 bytes"));
-    if format != FORMAT {
-        return Err(format!(
-            "it is in checkpoint format {format}, from another version of harness; this one \
-             reads format {FORMAT}"
-        ));
-    }
-    let header_len = u32::from_le_bytes(preamble[12..16].try_into().expect("4 bytes")) as u64;
+    let header_len = header_length(&preamble)?;
     if header_len > header_max(crate::config::MAX_EPOCHS) {
         return Err(format!(
             "its header's length ({header_len} bytes) is more than it can be"
@@ -824,9 +827,6 @@ pub struct Writer {
     last_write: Option<(std::time::Instant, std::time::Duration)>,
     /// The last epoch whose checkpoint is on disk (0: none, or the one the run started from).
     pub saved: usize,
-    /// Checkpoints written by this process, and the size of the last.
-    pub written: usize,
-    pub bytes: u64,
 }
 
 impl Writer {
@@ -840,8 +840,6 @@ impl Writer {
             last_epoch,
             last_write: None,
             saved,
-            written: 0,
-            bytes: 0,
         }
     }
 
@@ -906,8 +904,6 @@ impl Writer {
         journal::failpoint_at("checkpoint-after", epoch);
         self.last_write = Some((std::time::Instant::now(), started.elapsed()));
         self.saved = epoch;
-        self.written += 1;
-        self.bytes = bytes.len() as u64;
         Ok(())
     }
 }

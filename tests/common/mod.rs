@@ -171,6 +171,23 @@ impl Run {
     }
 }
 
+/// Whether `run` (a `--backend wgpu` command) failed only for want of a GPU adapter, on a
+/// machine where wgpu is not required (HARNESS_REQUIRE_WGPU=1 in CI makes it fail instead):
+/// the calling test then skips, saying why.
+pub fn skipped_without_wgpu(run: &Run) -> bool {
+    let required = std::env::var("HARNESS_REQUIRE_WGPU").is_ok_and(|v| v == "1");
+    let missing = run.code() == Some(1)
+        && run
+            .stderr()
+            .contains("found no Vulkan, Metal or DX12 adapter");
+    if missing && !required {
+        eprintln!(
+            "skipped: no wgpu adapter on this machine (set HARNESS_REQUIRE_WGPU=1 to fail instead)"
+        );
+    }
+    missing && !required
+}
+
 /// `tiny.toml` in the folder: a run of a few hundred images, about a third of a second; returns
 /// its name.
 pub fn tiny_config(work: &Workdir) -> String {
