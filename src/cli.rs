@@ -70,11 +70,12 @@ pub enum Command {
         shard: Option<Shard>,
         /// With [halving]: run only rung R (0-based), whose points are chosen from the results
         /// of rung R-1 in the runs file (one Slurm array or CI matrix per rung, merged between
-        /// rungs). Default: every rung in turn.
-        #[arg(long, value_name = "R")]
+        /// rungs); with [tpe], `--wave W`: only wave W, suggested from the results of the waves
+        /// before it. Default: every rung (wave) in turn.
+        #[arg(long, value_name = "R", visible_alias = "wave")]
         rung: Option<u32>,
-        /// With [halving]: the runs file holding the earlier rungs' results, when the shards
-        /// write their own files (default: output.runs).
+        /// With [halving] or [tpe]: the runs file holding the earlier rungs' (waves') results,
+        /// when the shards write their own files (default: output.runs).
         #[arg(long, value_name = "RUNS_CSV")]
         select_from: Option<PathBuf>,
         /// Also rerun points whose run stands as failed (every attempt so far failed).
@@ -263,6 +264,16 @@ pub enum Command {
         /// Embed weight pictures of at most N runs, the best by accuracy (--html).
         #[arg(long, value_name = "N", default_value_t = crate::views::html::DEFAULT_PICTURES, requires = "html")]
         pictures: usize,
+        /// Instead of the table: which settings mattered, each varying setting's importance for
+        /// the validation metric (PED-ANOVA, as Optuna's get_param_importances computes it).
+        #[arg(long, conflicts_with_all = ["html", "group_by"])]
+        importance: bool,
+        /// The metric --importance ranks runs by: val_accuracy or val_loss.
+        #[arg(long, default_value = "val_accuracy", requires = "importance")]
+        metric: String,
+        /// --importance as JSON (the method, the metric, each setting's domain and importance).
+        #[arg(long, requires = "importance")]
+        json: bool,
     },
     /// Measure training speed on a fixed matrix of configs (see BENCHMARKS.md).
     ///

@@ -477,7 +477,9 @@ pub enum FileKind {
 pub fn kind_of(source: &str) -> Option<FileKind> {
     let table: toml::Table = toml::from_str(source).ok()?;
     let has = |keys: &[&str]| keys.iter().any(|key| table.contains_key(*key));
-    let experiment = has(&["base", "grid", "random", "point", "exclude", "halving"]);
+    let experiment = has(&[
+        "base", "grid", "random", "tpe", "point", "exclude", "halving",
+    ]);
     let config = has(&["model", "train", "data", "output"]);
     match (config, experiment) {
         (true, false) => Some(FileKind::Config),

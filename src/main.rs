@@ -193,7 +193,17 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             epochs,
             models,
             pictures,
+            importance,
+            metric,
+            json,
         } => {
+            if importance {
+                use harness::choice::Choice;
+                let metric = harness::config::Metric::parse(&metric).map_err(|message| {
+                    harness::error::user_error(format!("--metric {metric}: {message}"))
+                })?;
+                return report::importance_command(&runs, metric, json, output.as_deref());
+            }
             if html {
                 html::report(&runs, epochs, models, output, pictures)?;
                 return Ok(exit::OK);

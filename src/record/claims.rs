@@ -326,7 +326,7 @@ fn is_config(path: &Path) -> bool {
     };
     toml::from_str::<toml::Table>(&text).is_ok_and(|table| {
         [
-            "data", "model", "train", "output", "base", "grid", "random", "halving", "point",
+            "data", "model", "train", "output", "base", "grid", "random", "tpe", "halving", "point",
         ]
         .iter()
         .any(|key| table.contains_key(*key))

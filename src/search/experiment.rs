@@ -49,11 +49,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::de::DeTable;
+
+use super::space::{self, Distribution, trial_rng};
+use super::tpe::{Observation, Tpe};
 
 use crate::config::{self, Base, Metric, Override, Settings, label, show};
 use crate::error::user_error;
@@ -71,6 +72,7 @@ struct RawExperiment {
     #[serde(default)]
     grid: toml::Table,
     random: Option<toml::Table>,
+    tpe: Option<toml::Table>,
     #[serde(default)]
     point: Vec<toml::Table>,
     #[serde(default)]
@@ -162,7 +164,9 @@ pub struct Experiment {
     /// Every point at its own settings (rung 0's budget under halving).
     points: Vec<Point>,
     pub halving: Option<Halving>,
-    /// How many points the grid and the random search made before exclusions.
+    /// A `[tpe]` search, and what makes its later waves' points.
+    tpe: Option<(TpeSearch, Maker)>,
+    /// How many points the grid and the search made before exclusions.
     pub expanded: usize,
     /// The base config file, when the base is one (not inline).
     pub base_file: Option<PathBuf>,
@@ -191,133 +195,278 @@ impl Origins<'_> {
         }
     }
 }
+/// What turns a point's changes into a validated [`Point`], named after what varies: kept by a
+/// `[tpe]` experiment, whose later waves are made when the waves before them have results.
+struct Maker {
+    base: Base,
+    /// `--set`, applied to every point.
+    overrides: Vec<Override>,
+    /// `[halving]`'s schedule of `max_epochs`, when there is one.
+    rung_epochs: Option<Override>,
+    budget: Option<Halving>,
+    path: PathBuf,
+    base_name: String,
+    /// Labels of the `--set` changes that change what is trained.
+    set_labels: Vec<String>,
+    /// The keys the search draws.
+    searched: HashSet<String>,
+    /// The grid keys with more than one value.
+    varying: HashSet<String>,
+    /// Digits of the largest trial number.
+    trial_width: usize,
+}
 
-/// A random-search distribution for one key.
+impl Maker {
+    /// The point of `changes` (grid values and a trial's draws, or an extra point's keys, all
+    /// of which name it when `extra`), as stage `stage` trains it; index and candidate 0.
+    fn make(
+        &self,
+        changes: Vec<Override>,
+        extra: bool,
+        trial: Option<usize>,
+        stage: u32,
+    ) -> Result<Point> {
+        let naming: Vec<&Override> = changes
+            .iter()
+            .filter(|c| c.key != "name" && (extra || self.varying.contains(&c.key)))
+            .collect();
+        let mut all = changes.clone();
+        all.extend(self.overrides.iter().cloned());
+        all.extend(self.rung_epochs.clone());
+        let mut settings = self
+            .base
+            .settings(&all)
+            .map_err(|error| match &self.rung_epochs {
+                Some(rung) => error.context(format!(
+                    "{}: [halving] trains every point along a schedule of {} epoch(s), and a \
+                 point must be valid as it will be trained",
+                    rung.origin, rung.value
+                )),
+                None => error,
+            })?;
+        settings.config = Some(self.path.clone());
+        if let Some(halving) = &self.budget {
+            halving.apply(0, &mut settings);
+        }
+        settings.rung = stage;
+        let mut varies: Vec<(String, String)> = naming
+            .iter()
+            .map(|change| (change.key.clone(), show(&change.value)))
+            .collect();
+        let mut labels: Vec<String> = naming
+            .iter()
+            .map(|change| label(&change.key, &change.value))
+            .collect();
+        labels.extend(self.set_labels.iter().cloned());
+        // A drawn choice (an activation, an optimizer, a shape) names the point as a grid
+        // value would: `gelu_t07`, not `relu_16x16_t07` for a point that trained GELU.
+        let drawn_choices: Vec<&Override> = changes
+            .iter()
+            .filter(|c| self.searched.contains(&c.key))
+            .filter(|c| matches!(c.value, toml::Value::String(_) | toml::Value::Array(_)))
+            .collect();
+        if let Some(trial) = trial {
+            let width = self.trial_width;
+            labels.extend(drawn_choices.iter().map(|c| label(&c.key, &c.value)));
+            labels.push(format!("t{trial:0width$}"));
+            varies.extend(
+                changes
+                    .iter()
+                    .filter(|c| self.searched.contains(&c.key))
+                    .map(|change| (change.key.clone(), show(&change.value))),
+            );
+        }
+        // A point that sets `name` keeps it; others are named after what varies.
+        if !labels.is_empty() && !changes.iter().any(|change| change.key == "name") {
+            // Without the shape in the labels ("s3"), keep the base's name in front.
+            let shaped = naming
+                .iter()
+                .chain(if trial.is_some() {
+                    &drawn_choices[..]
+                } else {
+                    &[]
+                })
+                .any(|change| matches!(change.key.as_str(), "model.hidden" | "model.activation"));
+            let name = if shaped {
+                labels.join("_")
+            } else {
+                format!("{}_{}", self.base_name, labels.join("_"))
+            };
+            // A name a CSV reader would take for a number ("16") gets the base's in front.
+            settings.name = if config::check_name(&name).is_ok() {
+                name
+            } else {
+                format!("{}_{name}", self.base_name)
+            };
+        }
+        let run_id = settings.run_id(settings.backend);
+        Ok(Point {
+            index: 0,
+            candidate: 0,
+            run_id,
+            varies,
+            settings,
+        })
+    }
+}
+
+/// A `[tpe]` search: the sampler, its space, and the grid combinations each searched on its
+/// own (each has its own trials and learns from its own results only).
 #[derive(Clone, Debug)]
-enum Distribution {
-    Uniform(f64, f64),
-    LogUniform(f64, f64),
-    Int(i64, i64),
-    Choice(Vec<toml::Value>),
+struct TpeSearch {
+    sampler: Tpe,
+    metric: Metric,
+    seed: i64,
+    trials: usize,
+    keys: Vec<(String, Distribution)>,
+    /// Where each key is in the file.
+    origins: Vec<String>,
+    grid_points: Vec<Vec<Override>>,
 }
 
-impl Distribution {
-    fn parse(key: &str, value: &toml::Value, origin: &str) -> Result<Distribution> {
-        let bad = |what: &str| {
-            user_error(format!(
-                "{origin}: random.{key} {what}; write one of {{ uniform = [low, high] }}, \
-                 {{ log_uniform = [low, high] }}, {{ int = [low, high] }} or \
-                 {{ choice = [a, b, ...] }}"
-            ))
-        };
-        let table = value.as_table().ok_or_else(|| bad("is not a table"))?;
-        if table.len() != 1 {
-            return Err(bad("must name exactly one distribution"));
-        }
-        let (kind, arguments) = table.iter().next().expect("one entry");
-        let pair = |integers: bool| -> Result<(f64, f64)> {
-            let items = arguments
-                .as_array()
-                .filter(|a| a.len() == 2)
-                .ok_or_else(|| bad(&format!("{kind} needs a list of two numbers [low, high]")))?;
-            let number = |v: &toml::Value| match v {
-                toml::Value::Integer(i) => Some(*i as f64),
-                toml::Value::Float(f) if !integers && f.is_finite() => Some(*f),
-                _ => None,
-            };
-            let (Some(low), Some(high)) = (number(&items[0]), number(&items[1])) else {
-                return Err(bad(&format!(
-                    "{kind} needs {} [low, high]",
-                    if integers {
-                        "two whole numbers"
-                    } else {
-                        "two numbers"
-                    }
-                )));
-            };
-            if low > high {
-                return Err(bad(&format!("{kind} has low {low} above high {high}")));
-            }
-            Ok((low, high))
-        };
-        match kind.as_str() {
-            "uniform" => pair(false).map(|(a, b)| Distribution::Uniform(a, b)),
-            "log_uniform" => {
-                let (a, b) = pair(false)?;
-                if a <= 0.0 {
-                    return Err(bad("log_uniform needs low > 0"));
-                }
-                Ok(Distribution::LogUniform(a, b))
-            }
-            "int" => {
-                // Whole numbers as they are written: through f64 they would lose digits.
-                let items = arguments
-                    .as_array()
-                    .filter(|a| a.len() == 2)
-                    .ok_or_else(|| bad("int needs a list of two whole numbers [low, high]"))?;
-                match (items[0].as_integer(), items[1].as_integer()) {
-                    (Some(low), Some(high)) if low <= high => Ok(Distribution::Int(low, high)),
-                    (Some(low), Some(high)) => {
-                        Err(bad(&format!("int has low {low} above high {high}")))
-                    }
-                    _ => Err(bad("int needs two whole numbers [low, high]")),
-                }
-            }
-            "choice" => match arguments.as_array() {
-                Some(items) if !items.is_empty() => Ok(Distribution::Choice(items.clone())),
-                _ => Err(bad("choice needs a non-empty list of values")),
-            },
-            other => Err(bad(&format!("names an unknown distribution \"{other}\""))),
-        }
+impl TpeSearch {
+    fn waves(&self) -> u32 {
+        self.trials.div_ceil(self.sampler.wave) as u32
     }
 
-    /// A draw, always inside the range as written. Floats are rounded to 4 significant
-    /// digits where that stays inside it (so that a point can be typed back with --set), else
-    /// to as many digits as it takes.
-    fn draw(&self, rng: &mut Xoshiro256PlusPlus) -> toml::Value {
-        match self {
-            Distribution::Uniform(a, b) => {
-                // a + (b - a) u overflows for ranges wider than f64's largest number.
-                let u: f64 = rng.random();
-                let x = (a * (1.0 - u) + b * u).clamp(*a, *b);
-                toml::Value::Float(round_within(x, *a, *b))
+    /// The points of wave `wave`: for every grid combination, its trials of the wave,
+    /// suggested from the results (`standing`, by run_id) of its trials in the waves before.
+    /// A trial that repeats an earlier trial's run is left out (it would train nothing new).
+    /// Fails with [`Incomplete`] while some earlier wave's point has no result.
+    fn wave(
+        &self,
+        maker: &Maker,
+        wave: u32,
+        standing: &HashMap<&str, &RunRow>,
+        results: &str,
+    ) -> Result<Vec<Point>> {
+        let size = self.sampler.wave;
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut histories: Vec<Vec<Observation>> = vec![Vec::new(); self.grid_points.len()];
+        let mut points = Vec::new();
+        for w in 0..=wave {
+            let mut this_wave: Vec<(usize, Point, Vec<f64>)> = Vec::new();
+            for (c, grid_changes) in self.grid_points.iter().enumerate() {
+                let trials = (w as usize * size)..((w as usize + 1) * size).min(self.trials);
+                let mut pending: Vec<Vec<f64>> = Vec::new();
+                for trial in trials {
+                    let values =
+                        self.sampler
+                            .suggest(&self.keys, &histories[c], &pending, self.seed, trial);
+                    let internal: Vec<f64> = self
+                        .keys
+                        .iter()
+                        .zip(&values)
+                        .map(|((_, d), v)| d.internal(v).expect("a suggestion of the space"))
+                        .collect();
+                    pending.push(internal.clone());
+                    let mut changes = grid_changes.clone();
+                    changes.extend(self.keys.iter().zip(&self.origins).zip(values).map(
+                        |(((key, _), origin), value)| Override {
+                            key: key.clone(),
+                            value,
+                            origin: origin.clone(),
+                        },
+                    ));
+                    let mut point = maker.make(changes, false, Some(trial), w)?;
+                    if !seen.insert(point.run_id.clone()) {
+                        continue;
+                    }
+                    point.candidate = c * self.trials + trial;
+                    this_wave.push((c, point, internal));
+                }
             }
-            Distribution::LogUniform(a, b) => {
-                let u: f64 = rng.random();
-                let (low, high) = (a.ln(), b.ln());
-                let x = (low * (1.0 - u) + high * u).exp().clamp(*a, *b);
-                toml::Value::Float(round_within(x, *a, *b))
+            if w == wave {
+                points = this_wave.into_iter().map(|(_, point, _)| point).collect();
+                break;
             }
-            Distribution::Int(a, b) => toml::Value::Integer(rng.random_range(*a..=*b)),
-            Distribution::Choice(items) => items[rng.random_range(0..items.len())].clone(),
+            let missing = this_wave
+                .iter()
+                .filter(|(_, point, _)| !standing.contains_key(point.run_id.as_str()))
+                .count();
+            if missing > 0 {
+                return Err(user_error(format!(
+                    "wave {} of {} is suggested from the results of the waves before it, and \
+                     {missing} of wave {w}'s {} points have no row in {results} yet: run wave {w} \
+                     first (with shards, merge their files into {results} before the next wave)",
+                    w + 1,
+                    maker.path.display(),
+                    this_wave.len(),
+                ))
+                .context(Incomplete(w + 1, "wave")));
+            }
+            for (c, point, values) in this_wave {
+                let row = standing[point.run_id.as_str()];
+                histories[c].push(Observation {
+                    values,
+                    score: score(row, self.metric),
+                });
+            }
         }
+        for (index, point) in points.iter_mut().enumerate() {
+            point.index = index;
+        }
+        Ok(points)
     }
 }
 
-/// `x` with the fewest significant digits that keep it inside `[low, high]`, from 4 more than
-/// the range needs to tell its ends apart (so that a narrow range such as [0.999, 0.99999]
-/// gives distinct draws, not a handful of 4-digit values); `x` itself when even 17 digits do
-/// not (it is inside: it was clamped there).
-fn round_within(x: f64, low: f64, high: f64) -> f64 {
-    let scale = low.abs().max(high.abs()) / (high - low);
-    let extra = if scale.is_finite() && scale > 1.0 {
-        (scale.log10().ceil() as usize).min(13)
-    } else {
-        0
-    };
-    (3 + extra..17)
-        .filter_map(|digits| format!("{x:.digits$e}").parse::<f64>().ok())
-        .find(|rounded| (low..=high).contains(rounded))
-        .unwrap_or(x)
-}
-
-/// The generator of one key's draw in one trial: seeded by the experiment's seed, the trial
-/// and the key, so that draws do not depend on the other keys or on the order of the file.
-fn trial_rng(seed: i64, trial: usize, key: &str) -> Xoshiro256PlusPlus {
-    let digest = Sha256::digest(format!("{seed}/{trial}/{key}").as_bytes());
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&digest[..8]);
-    Xoshiro256PlusPlus::seed_from_u64(u64::from_le_bytes(bytes))
+/// What `[tpe]` cannot be combined with or use, refused before any point is made.
+fn check_tpe(
+    raw: &RawExperiment,
+    sampler: &Tpe,
+    trials: usize,
+    keys: &[(String, Distribution)],
+    origin: &dyn Fn(&str) -> String,
+) -> Result<()> {
+    if raw.halving.is_some() {
+        return Err(user_error(format!(
+            "{}: [tpe] with [halving] is not supported: TPE suggests each wave from finished \
+             runs, while halving continues the points it has at growing budgets, and ranking \
+             runs of different budgets in one model (BOHB) is another method; search with \
+             [tpe] at a fixed train.epochs, or with [random] and [halving]",
+            origin("halving")
+        )));
+    }
+    if let Some(i) = (!raw.point.is_empty()).then_some(0) {
+        return Err(user_error(format!(
+            "{}: [[point]] with [tpe] is not supported: TPE's waves hold only its own trials; \
+             run extra points in an experiment of their own",
+            origin(&format!("point[{i}]"))
+        )));
+    }
+    if !raw.exclude.is_empty() {
+        return Err(user_error(format!(
+            "{}: [[exclude]] with [tpe] is not supported: an excluded suggestion would leave \
+             a hole in its wave; narrow the distributions instead",
+            origin("exclude[0]")
+        )));
+    }
+    if keys.is_empty() {
+        return Err(user_error(format!(
+            "{}: [tpe] has no key to search; add one, e.g. \
+             \"train.learning_rate\" = {{ log_uniform = [1e-4, 1e-1] }}",
+            origin("tpe")
+        )));
+    }
+    for (key, distribution) in keys {
+        if distribution.is_single() {
+            return Err(user_error(format!(
+                "{}: tpe.{key} has a single value, which TPE cannot search (its estimators need \
+                 a range or two choices); set it in the base or with --set",
+                origin(&format!("tpe.{key}"))
+            )));
+        }
+    }
+    if sampler.wave > trials {
+        return Err(user_error(format!(
+            "{}: tpe.wave = {} is more than tpe.trials = {trials}: every trial would be in the \
+             first wave, drawn blind; use a wave of at most {trials} (for example {})",
+            origin("tpe.wave"),
+            sampler.wave,
+            (trials / 4).max(1)
+        )));
+    }
+    Ok(())
 }
 
 impl Experiment {
@@ -346,7 +495,7 @@ impl Experiment {
                 .map_or((0, 0), |span| line_column(source, span.start));
             user_error(format!(
                 "invalid experiment {}:{line}:{column}: {} (an experiment has base, [grid], \
-                 [random], [[point]], [[exclude]] and [halving])",
+                 [random] or [tpe], [[point]], [[exclude]] and [halving])",
                 path.display(),
                 e.message().trim_end()
             ))
@@ -412,16 +561,58 @@ impl Experiment {
             grid.insert(key, values);
         }
 
-        // The random search: `trials` draws of every key's distribution.
-        let (trials, sample_seed, distributions) = match &raw.random {
-            None => (1, 0, Vec::new()),
-            Some(table) => random_search(table, &origin)?,
+        // The search: `trials` draws of every key's distribution, blind ([random]) or learning
+        // from the waves before ([tpe]).
+        let mut sampler = Tpe::default();
+        let mut tpe_metric = None;
+        let (section, search) = match (&raw.random, &raw.tpe) {
+            (Some(_), Some(_)) => {
+                return Err(user_error(format!(
+                    "{}: an experiment searches with [random] or with [tpe] ({}), not both; \
+                     remove one table",
+                    origin("tpe"),
+                    origin("random")
+                )));
+            }
+            (Some(table), None) => (
+                "random",
+                Some(space::parse("random", table, &origin, &mut |_, _, _| {
+                    Ok(false)
+                })?),
+            ),
+            (None, Some(table)) => {
+                let space = space::parse("tpe", table, &origin, &mut |key, value, place| {
+                    if key == "metric" {
+                        use crate::choice::Choice;
+                        let name = value.as_str().ok_or_else(|| {
+                            user_error(format!(
+                                "{place}: tpe.metric must be \"val_accuracy\" or \"val_loss\""
+                            ))
+                        })?;
+                        tpe_metric = Some(Metric::parse(name).map_err(|message| {
+                            user_error(format!("{place}: tpe.metric {message}"))
+                        })?);
+                        return Ok(true);
+                    }
+                    sampler.read(key, value, place)
+                })?;
+                ("tpe", Some(space))
+            }
+            (None, None) => ("random", None),
         };
+        let (trials, sample_seed, distributions) = match search {
+            None => (1, 0, Vec::new()),
+            Some(space) => (space.trials, space.seed, space.keys),
+        };
+        let tpe_search = raw.tpe.is_some();
+        if tpe_search {
+            check_tpe(&raw, &sampler, trials, &distributions, &origin)?;
+        }
         // A key that does not change what is trained would make every value the same run.
         let searched = grid
             .keys()
             .map(|k| ("grid", k))
-            .chain(distributions.iter().map(|(k, _)| ("random", k)));
+            .chain(distributions.iter().map(|(k, _)| (section, k)));
         for (table, key) in searched {
             if !config::affects_result(key) {
                 return Err(user_error(format!(
@@ -451,13 +642,13 @@ impl Experiment {
                 origin(&format!("point[{i}]"))
             )));
         }
-        // A key has one source of values: the grid, the random search, or --set.
+        // A key has one source of values: the grid, the search, or --set.
         for (key, _) in &distributions {
             if grid.contains_key(key) {
                 return Err(user_error(format!(
-                    "{}: random.{key} is also in [grid] ({}): a key is varied by one of them; \
-                     remove it from one table",
-                    origin(&format!("random.{key}")),
+                    "{}: {section}.{key} is also in [grid] ({}): a key is varied by one of \
+                     them; remove it from one table",
+                    origin(&format!("{section}.{key}")),
                     origin(&format!("grid.{key}"))
                 )));
             }
@@ -468,7 +659,7 @@ impl Experiment {
             .chain(
                 distributions
                     .iter()
-                    .map(|(key, _)| (key.clone(), origin(&format!("random.{key}")))),
+                    .map(|(key, _)| (key.clone(), origin(&format!("{section}.{key}")))),
             )
             .chain(raw.point.iter().enumerate().flat_map(|(i, point)| {
                 leaves(point, "")
@@ -516,7 +707,7 @@ impl Experiment {
             }
             last.iter().map(|c| label(&c.key, &c.value)).collect()
         };
-        let searching = !distributions.is_empty() || raw.random.is_some();
+        let searching = !distributions.is_empty() || raw.random.is_some() || tpe_search;
 
         let combinations = grid
             .values()
@@ -527,7 +718,7 @@ impl Experiment {
             .filter(|&n| n <= MAX_POINTS);
         let Some(expanded) = total else {
             return Err(user_error(format!(
-                "{}: the grid ({} combinations) times {trials} random trials makes more than \
+                "{}: the grid ({} combinations) times {trials} trials makes more than \
                  {MAX_POINTS} points, the most a sweep may have; split it into several \
                  experiments or use fewer values",
                 path.display(),
@@ -536,149 +727,93 @@ impl Experiment {
         };
 
         let exclusions = exclusions(&raw.exclude, &grid, &distributions, &origin)?;
-        let varying: HashSet<&String> = grid
-            .iter()
-            .filter(|(_, v)| v.len() > 1)
-            .map(|(k, _)| k)
-            .collect();
-        let grid_origins: HashMap<&String, String> = grid
-            .keys()
-            .map(|key| (key, origin(&format!("grid.{key}"))))
-            .collect();
-        let random_origins: HashMap<&String, String> = distributions
-            .iter()
-            .map(|(key, _)| (key, origin(&format!("random.{key}"))))
-            .collect();
-        let trial_width = (trials.max(2) - 1).to_string().len();
-
-        // Each candidate: its changes, the labels that name it, and whether all of its keys
-        // name it (extra points) or only those that vary.
-        let mut points: Vec<Point> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut add = |changes: Vec<Override>,
-                       naming: Vec<&Override>,
-                       trial: Option<usize>,
-                       points: &mut Vec<Point>|
-         -> Result<()> {
-            let mut all = changes.clone();
-            all.extend(overrides.iter().cloned());
-            all.extend(rung_epochs.clone());
-            let mut settings = base.settings(&all).map_err(|error| match &rung_epochs {
-                Some(rung) => error.context(format!(
-                    "{}: [halving] trains every point along a schedule of {} epoch(s), and a \
-                     point must be valid as it will be trained",
-                    rung.origin, rung.value
-                )),
-                None => error,
-            })?;
-            settings.config = Some(path.to_path_buf());
-            if let Some(halving) = &budget {
-                halving.apply(0, &mut settings);
-            }
-            let mut varies: Vec<(String, String)> = naming
+        let maker = Maker {
+            base,
+            overrides: overrides.to_vec(),
+            rung_epochs,
+            budget: budget.clone(),
+            path: path.to_path_buf(),
+            base_name: base_settings.name.clone(),
+            set_labels,
+            searched: distributions.iter().map(|(key, _)| key.clone()).collect(),
+            varying: grid
                 .iter()
-                .map(|change| (change.key.clone(), show(&change.value)))
-                .collect();
-            let mut labels: Vec<String> = naming
-                .iter()
-                .map(|change| label(&change.key, &change.value))
-                .collect();
-            labels.extend(set_labels.iter().cloned());
-            // A drawn choice (an activation, an optimizer, a shape) names the point as a grid
-            // value would: `gelu_t07`, not `relu_16x16_t07` for a point that trained GELU.
-            let drawn_choices: Vec<&Override> = changes
-                .iter()
-                .filter(|c| random_origins.contains_key(&c.key))
-                .filter(|c| matches!(c.value, toml::Value::String(_) | toml::Value::Array(_)))
-                .collect();
-            if let Some(trial) = trial {
-                labels.extend(drawn_choices.iter().map(|c| label(&c.key, &c.value)));
-                labels.push(format!("t{trial:0trial_width$}"));
-                varies.extend(
-                    changes
-                        .iter()
-                        .filter(|c| random_origins.contains_key(&c.key))
-                        .map(|change| (change.key.clone(), show(&change.value))),
-                );
-            }
-            // A point that sets `name` keeps it; others are named after what varies.
-            if !labels.is_empty() && !changes.iter().any(|change| change.key == "name") {
-                // Without the shape in the labels ("s3"), keep the base's name in front.
-                let shaped = naming
-                    .iter()
-                    .chain(if trial.is_some() {
-                        &drawn_choices[..]
-                    } else {
-                        &[]
-                    })
-                    .any(|change| {
-                        matches!(change.key.as_str(), "model.hidden" | "model.activation")
-                    });
-                let name = if shaped {
-                    labels.join("_")
-                } else {
-                    format!("{}_{}", base_settings.name, labels.join("_"))
-                };
-                // A name a CSV reader would take for a number ("16") gets the base's in front.
-                settings.name = if config::check_name(&name).is_ok() {
-                    name
-                } else {
-                    format!("{}_{name}", base_settings.name)
-                };
-            }
-            let run_id = settings.run_id(settings.backend);
-            if !seen.insert(run_id.clone()) {
-                return Ok(()); // an extra point that repeats a grid point
-            }
-            points.push(Point {
-                index: points.len(),
-                candidate: points.len(),
-                run_id,
-                varies,
-                settings,
-            });
-            Ok(())
+                .filter(|(_, v)| v.len() > 1)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            trial_width: (trials.max(2) - 1).to_string().len(),
         };
+        let search_origins: HashMap<&String, String> = distributions
+            .iter()
+            .map(|(key, _)| (key, origin(&format!("{section}.{key}"))))
+            .collect();
 
-        let mut combination: Vec<usize> = vec![0; grid.len()];
+        // Every combination of the grid, the last key varying fastest.
         let keys: Vec<&String> = grid.keys().collect();
-        let combinations = combinations.unwrap_or(1);
-        for _ in 0..combinations {
-            let grid_changes: Vec<Override> = keys
-                .iter()
-                .zip(&combination)
-                .map(|(key, &i)| Override {
-                    key: (*key).clone(),
-                    value: grid[*key][i].clone(),
-                    origin: grid_origins[key].clone(),
-                })
-                .collect();
-            for trial in 0..trials {
-                let mut changes = grid_changes.clone();
-                for (key, distribution) in &distributions {
-                    changes.push(Override {
-                        key: key.clone(),
-                        value: distribution.draw(&mut trial_rng(sample_seed, trial, key)),
-                        origin: random_origins[key].clone(),
-                    });
-                }
-                if exclusions.iter().any(|rule| rule.matches(&changes)) {
-                    continue;
-                }
-                let naming: Vec<&Override> = changes
-                    .iter()
-                    .filter(|change| change.key != "name" && varying.contains(&change.key))
-                    .collect();
-                let trial = searching.then_some(trial);
-                add(changes.clone(), naming, trial, &mut points)?;
-            }
-            // The next combination, the last key varying fastest.
+        let mut combination: Vec<usize> = vec![0; grid.len()];
+        let mut grid_points: Vec<Vec<Override>> = Vec::new();
+        for _ in 0..combinations.unwrap_or(1) {
+            grid_points.push(
+                keys.iter()
+                    .zip(&combination)
+                    .map(|(key, &i)| Override {
+                        key: (*key).clone(),
+                        value: grid[*key][i].clone(),
+                        origin: origin(&format!("grid.{key}")),
+                    })
+                    .collect(),
+            );
             for position in (0..combination.len()).rev() {
                 combination[position] += 1;
                 if combination[position] < grid[keys[position]].len() {
                     break;
                 }
                 combination[position] = 0;
+            }
+        }
+
+        let tpe = tpe_search.then(|| TpeSearch {
+            sampler: sampler.clone(),
+            metric: tpe_metric.unwrap_or(Metric::ValAccuracy),
+            seed: sample_seed,
+            trials,
+            origins: distributions
+                .iter()
+                .map(|(key, _)| search_origins[key].clone())
+                .collect(),
+            keys: distributions.clone(),
+            grid_points: grid_points.clone(),
+        });
+        let mut points: Vec<Point> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut push = |mut point: Point, points: &mut Vec<Point>| {
+            if seen.insert(point.run_id.clone()) {
+                point.index = points.len();
+                point.candidate = points.len();
+                points.push(point);
+            }
+        };
+        let mut expanded = expanded;
+        if let Some(tpe) = &tpe {
+            expanded = tpe.trials.min(tpe.sampler.wave) * tpe.grid_points.len();
+            points = tpe.wave(&maker, 0, &HashMap::new(), &path.display().to_string())?;
+        } else {
+            for grid_changes in &grid_points {
+                for trial in 0..trials {
+                    let mut changes = grid_changes.clone();
+                    for (key, distribution) in &distributions {
+                        changes.push(Override {
+                            key: key.clone(),
+                            value: distribution.draw(&mut trial_rng(sample_seed, trial, key)),
+                            origin: search_origins[key].clone(),
+                        });
+                    }
+                    if exclusions.iter().any(|rule| rule.matches(&changes)) {
+                        continue;
+                    }
+                    let trial = searching.then_some(trial);
+                    push(maker.make(changes, false, trial, 0)?, &mut points);
+                }
             }
         }
         for (i, extra) in raw.point.iter().enumerate() {
@@ -690,8 +825,7 @@ impl Experiment {
                     value,
                 })
                 .collect();
-            let naming: Vec<&Override> = changes.iter().filter(|c| c.key != "name").collect();
-            add(changes.clone(), naming, None, &mut points)?;
+            push(maker.make(changes, true, None, 0)?, &mut points);
         }
         if points.is_empty() {
             return Err(user_error(format!(
@@ -700,13 +834,20 @@ impl Experiment {
             )));
         }
 
-        if let Some(halving) = &budget {
-            check_halving_points(halving, &base_settings, &points, &origin)?;
+        if budget.is_some() || tpe.is_some() {
+            let ranks = if tpe.is_some() {
+                "TPE suggests each wave from the validation results of the waves before"
+            } else {
+                "successive halving ranks points on validation images"
+            };
+            let table = if tpe.is_some() { "tpe" } else { "halving" };
+            check_staged_points(ranks, table, &base_settings, &points, &origin)?;
         }
         Ok(Experiment {
             path: path.to_path_buf(),
             points,
             halving: budget,
+            tpe: tpe.map(|search| (search, maker)),
             expanded,
             base_file,
             sources,
@@ -721,6 +862,14 @@ impl Experiment {
 
     /// Whether some point of the experiment, in some rung, is the run `run_id`.
     pub fn has_run(&self, run_id: &str) -> bool {
+        if let Some((search, _)) = &self.tpe {
+            // The waves that the runs file can choose now.
+            let results = &self.points[0].settings.output.runs;
+            return (0..search.waves()).any(|wave| match self.rung_points(wave, results) {
+                Ok(points) => points.iter().any(|p| p.run_id == run_id),
+                Err(_) => false,
+            });
+        }
         let Some(halving) = &self.halving else {
             return self.points.iter().any(|p| p.run_id == run_id);
         };
@@ -740,7 +889,48 @@ impl Experiment {
 
     /// How many rungs the sweep has (1 without halving).
     pub fn rungs(&self) -> u32 {
+        if let Some((search, _)) = &self.tpe {
+            return search.waves();
+        }
         self.halving.as_ref().map_or(1, Halving::rungs)
+    }
+
+    /// A `[tpe]` search's trials (per grid point), which its waves hold between them.
+    pub fn trials(&self) -> Option<usize> {
+        self.tpe
+            .as_ref()
+            .map(|(search, _)| search.trials * search.grid_points.len())
+    }
+
+    /// What a stage of this sweep is called: "wave" for `[tpe]`, else "rung".
+    pub fn stage(&self) -> &'static str {
+        if self.tpe.is_some() { "wave" } else { "rung" }
+    }
+
+    /// `[tpe]`'s plan, for the sweep to print: trials, wave size, startup trials, metric.
+    pub fn tpe_plan(&self) -> Option<String> {
+        let (search, _) = self.tpe.as_ref()?;
+        let combinations = search.grid_points.len();
+        Some(format!(
+            "TPE (seed {}): {} trials{} in {} waves of {}, the first {} drawn at random, then \
+             suggested from the results before each wave by {}",
+            search.seed,
+            search.trials,
+            if combinations > 1 {
+                format!(" for each of {combinations} grid points")
+            } else {
+                String::new()
+            },
+            search.waves(),
+            search.sampler.wave,
+            (search
+                .sampler
+                .n_startup_trials
+                .div_ceil(search.sampler.wave)
+                * search.sampler.wave)
+                .min(search.trials),
+            search.metric
+        ))
     }
 
     /// The points of rung `rung`: every point for rung 0; for a later rung, the best of the
@@ -748,6 +938,24 @@ impl Experiment {
     /// the rung's budget. Fails, saying what is missing, while the previous rung is incomplete
     /// there.
     pub fn rung_points(&self, rung: u32, results: &Path) -> Result<Vec<Point>> {
+        if let Some((search, maker)) = &self.tpe {
+            if rung >= search.waves() {
+                return Err(user_error(format!(
+                    "--wave {rung}: {} has waves 0 to {}",
+                    self.path.display(),
+                    search.waves() - 1
+                )));
+            }
+            if rung == 0 {
+                return Ok(self.points.clone());
+            }
+            let rows = results::read_runs(results)?;
+            let standing: HashMap<&str, &RunRow> = results::effective(&rows)
+                .into_iter()
+                .map(|row| (row.run_id.as_str(), row))
+                .collect();
+            return search.wave(maker, rung, &standing, &results.display().to_string());
+        }
         let Some(halving) = &self.halving else {
             if rung > 0 {
                 return Err(user_error(format!(
@@ -791,7 +999,7 @@ impl Experiment {
                     next - 1,
                     results.display()
                 ))
-                .context(Incomplete(next)));
+                .context(Incomplete(next, "rung")));
             }
             // Best first; ties (and equal failures) by candidate, for a stable choice.
             scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -828,11 +1036,11 @@ impl Experiment {
 /// runs file (another shard's, or not run yet). The context of a user error (exit 2) that says
 /// which.
 #[derive(Debug)]
-pub struct Incomplete(pub u32);
+pub struct Incomplete(pub u32, pub &'static str);
 
 impl std::fmt::Display for Incomplete {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "rung {} cannot be chosen yet", self.0)
+        write!(f, "{} {} cannot be chosen yet", self.1, self.0)
     }
 }
 
@@ -871,60 +1079,6 @@ fn score(row: &RunRow, metric: Metric) -> f64 {
     } else {
         value
     }
-}
-
-/// `[random]`: the number of trials, the sampling seed and each key's distribution (keys
-/// sorted, so the file's order does not matter).
-#[allow(clippy::type_complexity)]
-fn random_search(
-    table: &toml::Table,
-    origin: &dyn Fn(&str) -> String,
-) -> Result<(usize, i64, Vec<(String, Distribution)>)> {
-    let mut trials = None;
-    let mut seed = 0;
-    let mut distributions = Vec::new();
-    for (key, value) in random_leaves(table, "") {
-        match key.as_str() {
-            "trials" => {
-                trials = Some(value.as_integer().filter(|&n| n >= 1).ok_or_else(|| {
-                    user_error(format!(
-                        "{}: random.trials must be a whole number of at least 1",
-                        origin("random.trials")
-                    ))
-                })? as usize);
-            }
-            "seed" => {
-                seed = value.as_integer().filter(|&n| n >= 0).ok_or_else(|| {
-                    user_error(format!(
-                        "{}: random.seed must be a whole number of at least 0",
-                        origin("random.seed")
-                    ))
-                })?;
-            }
-            _ => {
-                let place = origin(&format!("random.{key}"));
-                distributions.push((key.clone(), Distribution::parse(&key, &value, &place)?));
-            }
-        }
-    }
-    let trials = trials.ok_or_else(|| {
-        user_error(format!(
-            "{}: [random] needs trials = N, the number of draws",
-            origin("random")
-        ))
-    })?;
-    distributions.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok((trials, seed, distributions))
-}
-
-/// The leaves of `[random]`: like [`leaves`], but a table holding anything but tables (a
-/// distribution, `{ uniform = [0, 1] }`) is a leaf.
-fn random_leaves(table: &toml::Table, prefix: &str) -> Vec<(String, toml::Value)> {
-    const KINDS: [&str; 4] = ["uniform", "log_uniform", "int", "choice"];
-    leaves_where(table, prefix, &|inner| {
-        !inner.keys().any(|k| KINDS.contains(&k.as_str()))
-            && inner.values().all(toml::Value::is_table)
-    })
 }
 
 /// One `[[exclude]]` rule: a point matching every key is dropped.
@@ -1047,19 +1201,21 @@ fn halving_budget(raw: &RawHalving, origin: &dyn Fn(&str) -> String) -> Result<H
     })
 }
 
-/// Checks the points of a successive-halving sweep: each must hold validation images out and
-/// write to the one runs file later rungs are chosen from.
-fn check_halving_points(
-    _halving: &Halving,
+/// Checks the points of a staged sweep (halving's rungs, TPE's waves), whose later stages are
+/// chosen from the earlier ones' validation results in one runs file: each point must hold
+/// validation images out, and write to that runs file.
+fn check_staged_points(
+    ranks: &str,
+    table: &str,
     base: &Settings,
     points: &[Point],
     origin: &dyn Fn(&str) -> String,
 ) -> Result<()> {
     if let Some(point) = points.iter().find(|p| p.settings.data.validation == 0) {
         return Err(user_error(format!(
-            "{}: successive halving ranks points on validation images, and point {} ({}) holds \
-             none out (data.validation = 0)",
-            origin("halving"),
+            "{}: {ranks}, and point {} ({}) holds none out (data.validation = 0); set \
+             data.validation (for example 10000) in the base or the grid",
+            origin(table),
             point.index + 1,
             point.settings.name
         )));
@@ -1069,9 +1225,8 @@ fn check_halving_points(
         .find(|p| p.settings.output.runs != base.output.runs)
     {
         return Err(user_error(format!(
-            "{}: successive halving reads every rung's results from one runs file, and point {} \
-             writes to {} instead of {}",
-            origin("halving"),
+            "{}: {ranks}, read from one runs file, and point {} writes to {} instead of {}",
+            origin(table),
             point.index + 1,
             point.settings.output.runs.display(),
             base.output.runs.display()
@@ -1161,7 +1316,7 @@ fn leaves(table: &toml::Table, prefix: &str) -> Vec<(String, toml::Value)> {
 }
 
 /// The leaves of a table as dotted keys, recursing into the inner tables `descend` accepts.
-fn leaves_where(
+pub(super) fn leaves_where(
     table: &toml::Table,
     prefix: &str,
     descend: &dyn Fn(&toml::Table) -> bool,

@@ -90,7 +90,13 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
                 .filter(|p| shard.contains(p.index))
                 .count(),
         ),
-        None => println!("{}: {total} points{expanded}", experiment.path.display()),
+        None => match experiment.trials() {
+            Some(trials) => println!(
+                "{}: {trials} trials, {total} of them in wave 0{expanded}",
+                experiment.path.display()
+            ),
+            None => println!("{}: {total} points{expanded}", experiment.path.display()),
+        },
     }
     if let Some(halving) = &experiment.halving {
         let plan: Vec<String> = (0..halving.rungs())
@@ -110,6 +116,10 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
             select_from.display()
         );
     }
+    if let Some(plan) = experiment.tpe_plan() {
+        println!("{plan}; later waves from {}", select_from.display());
+    }
+    let stage = experiment.stage();
     let rungs: Vec<u32> = match options.rung {
         Some(rung) => vec![rung],
         None => (0..experiment.rungs()).collect(),
@@ -123,15 +133,15 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
             let points = match experiment.rung_points(rung, &select_from) {
                 Ok(points) => points,
                 Err(error) if rung > 0 && options.rung.is_none() => {
-                    println!("rung {rung}: not chosen yet ({error:#})");
+                    println!("{stage} {rung}: not chosen yet ({error:#})");
                     break;
                 }
                 Err(error) => return Err(error),
             };
             let points: Vec<&Point> = in_shard(&points, shard);
             let states = recorded_states(&points)?;
-            if experiment.halving.is_some() {
-                println!("rung {rung}:");
+            if experiment.rungs() > 1 {
+                println!("{stage} {rung}:");
             }
             print_table(&points, &states);
             let todo = todo(&points, &states, options).len();
@@ -175,10 +185,11 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
                     && is_incomplete(&error) =>
             {
                 println!(
-                    "rung {} of this shard is done; rung {rung} is chosen from every shard's \
-                     rung {} results, and {} does not hold them all yet. When every shard has \
-                     finished, merge their runs files (harness merge runs-*.csv -o runs.csv) \
-                     and run each shard again with --rung {rung} --select-from runs.csv",
+                    "{stage} {} of this shard is done; {stage} {rung} is chosen from every \
+                     shard's {stage} {} results, and {} does not hold them all yet. When every \
+                     shard has finished, merge their runs files (harness merge runs-*.csv -o \
+                     runs.csv) and run each shard again with --{stage} {rung} --select-from \
+                     runs.csv",
                     rung - 1,
                     rung - 1,
                     select_from.display()
@@ -206,7 +217,15 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
                 halving.max_epochs
             );
         }
-        if rung > 0 {
+        if experiment.tpe_plan().is_some() {
+            let how = if rung == 0 {
+                "drawn at random".to_string()
+            } else {
+                format!("from the results of waves 0-{}", rung - 1)
+            };
+            println!("wave {rung}: {} points, {how}", points.len());
+        }
+        if rung > 0 && experiment.halving.is_some() {
             prune_checkpoints(experiment, rung, &select_from);
         }
         let states = recorded_states(&refs)?;
@@ -220,13 +239,18 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
             .iter()
             .filter(|p| after[&p.run_id] == State::Pending)
             .count();
-        last_rung = points.clone();
+        // The winner: of the last rung (halving), of every wave (TPE), of the sweep.
+        if experiment.halving.is_some() {
+            last_rung = points.clone();
+        } else {
+            last_rung.extend(points.iter().cloned());
+        }
         if workers.changed {
             changed = Some((workers.unwanted, pending));
             break;
         }
         if pending > 0 && options.rung.is_none() && rung + 1 < experiment.rungs() {
-            println!("rung {rung} is not complete ({pending} points not run): stopping here");
+            println!("{stage} {rung} is not complete ({pending} points not run): stopping here");
             break;
         }
     }

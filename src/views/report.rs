@@ -17,6 +17,7 @@ use anyhow::Result;
 use crate::error::{exit, suggestion, user_error};
 use crate::record::claims::{Claims, write_atomically};
 use crate::record::results::{self, RunRow, Status};
+use crate::search::importance;
 use crate::text::markdown_cell;
 
 /// One group's figures.
@@ -240,6 +241,123 @@ pub fn command(runs: &Path, group_by: &[String], output: Option<&Path>) -> Resul
         None => print!("{table}"),
     }
     Ok(exit::OK)
+}
+
+/// `harness report --importance`: which settings mattered, as a Markdown table (or JSON).
+pub fn importance_command(
+    runs: &Path,
+    metric: crate::config::Metric,
+    json: bool,
+    output: Option<&Path>,
+) -> Result<u8> {
+    if let Some(path) = output {
+        Claims::new()
+            .reads(runs, "the runs file")
+            .writes_file(path, "report -o")
+            .check()?;
+    }
+    crate::input::regular_file(runs, "runs file", crate::input::CSV_MAX)?;
+    let rows = results::read_runs(runs)?;
+    let effective = results::effective(&rows);
+    let (importances, used) = importance::of_runs(&effective, metric)
+        .map_err(|e| user_error(format!("{}: {e:#}", runs.display())))?;
+    let text = if json {
+        importance_json(&importances, metric, used)
+    } else {
+        importance_markdown(runs, &importances, metric, used)
+    };
+    match output {
+        Some(path) => {
+            write_atomically(path, text.as_bytes()).map_err(|e| user_error(format!("{e:#}")))?;
+            println!("importance written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(exit::OK)
+}
+
+/// A domain as the report writes it.
+pub fn domain_text(domain: &importance::Domain) -> String {
+    match domain {
+        importance::Domain::Choice(values) => format!("choice of {}", values.join(", ")),
+        importance::Domain::Range { low, high, log } => format!(
+            "range {} to {}{}",
+            crate::text::number(*low),
+            crate::text::number(*high),
+            if *log { ", log scale" } else { "" }
+        ),
+    }
+}
+
+fn importance_markdown(
+    runs: &Path,
+    importances: &[importance::Importance],
+    metric: crate::config::Metric,
+    used: usize,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Which settings mattered for {metric}, over {used} ok runs of {}, by {}.\n",
+        runs.display(),
+        importance::METHOD
+    );
+    if importances.is_empty() {
+        let _ = writeln!(out, "No setting varies across these runs.");
+        return out;
+    }
+    let _ = writeln!(out, "| setting | importance | | domain |");
+    let _ = writeln!(out, "|---|---:|---|---|");
+    for item in importances {
+        let bar = "#".repeat((item.importance * 20.0).round() as usize);
+        let _ = writeln!(
+            out,
+            "| {} | {:.3} | {} | {} |",
+            markdown_cell(&item.column),
+            item.importance,
+            bar,
+            markdown_cell(&domain_text(&item.domain))
+        );
+    }
+    if used < 50 {
+        let _ = writeln!(
+            out,
+            "\nThe top 10% is {} run(s) here: with fewer than 5 (50 runs), the importances are \
+             rough (Optuna's advice).",
+            used.div_ceil(10)
+        );
+    }
+    out
+}
+
+fn importance_json(
+    importances: &[importance::Importance],
+    metric: crate::config::Metric,
+    used: usize,
+) -> String {
+    let items: Vec<serde_json::Value> = importances
+        .iter()
+        .map(|item| {
+            let domain = match &item.domain {
+                importance::Domain::Choice(values) => serde_json::json!({ "choice": values }),
+                importance::Domain::Range { low, high, log } => {
+                    serde_json::json!({ "low": low, "high": high, "log": log })
+                }
+            };
+            serde_json::json!({
+                "setting": item.column,
+                "importance": item.importance,
+                "domain": domain,
+            })
+        })
+        .collect();
+    let value = serde_json::json!({
+        "method": importance::METHOD,
+        "metric": metric.to_string(),
+        "runs": used,
+        "importances": items,
+    });
+    format!("{value}\n")
 }
 
 /// The default grouping: every setting but the seed.
