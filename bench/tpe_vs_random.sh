@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TPE against random search on the space of experiments/search_16x16.toml: 40 trials of 5 epochs
 # each, for the experiment seeds given (default 1 2 3), both searches with the same seed.
-# Usage: bench/tpe_vs_random.sh OUT_DIR [SEED...]   (run from the project's root, after
+# Usage: [SEARCHES="tpe random"] bench/tpe_vs_random.sh OUT_DIR [SEED...]   (from the root, after
 # `cargo build --release`); then harness plot OUT_DIR/*/runs.csv --chart search -o search.svg
 set -euo pipefail
 out=${1:?usage: bench/tpe_vs_random.sh OUT_DIR [SEED...]}
@@ -11,7 +11,7 @@ seeds=("${@:-1 2 3}")
 bin=${HARNESS:-target/release/harness}
 grep -m1 'model name' /proc/cpuinfo || true
 for seed in "${seeds[@]}"; do
-  for search in tpe random; do
+  for search in ${SEARCHES:-tpe random}; do
     dir="$out/${search}_s$seed"
     mkdir -p "$dir"
     # The experiment with its seed, beside the original so that its base path still resolves.

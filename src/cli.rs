@@ -126,7 +126,8 @@ pub enum Command {
         runs_only: bool,
     },
     /// Draw charts of a runs file as SVG and PNG: accuracy against parameters and against
-    /// training time (one series per activation), and learning curves from the epochs file.
+    /// training time (one series per activation), learning curves from the epochs file, and a
+    /// search's progress (the best accuracy so far against trials; --compare adds others).
     Plot {
         /// The runs file.
         #[arg(default_value = "results/runs.csv")]
@@ -147,6 +148,10 @@ pub enum Command {
         /// Learning curves of the runs whose column has this value, e.g. activation=relu.
         #[arg(long, value_name = "COLUMN=VALUE", value_parser = parse_filter)]
         filter: Vec<(String, String)>,
+        /// Other searches' runs files, comma-separated: a line each in search_progress (the
+        /// best validation accuracy so far against trials), named by their folders.
+        #[arg(long, value_delimiter = ',', value_name = "RUNS_CSV,RUNS_CSV")]
+        compare: Vec<PathBuf>,
     },
     /// Look inside a trained network: the first layer's weights as 28x28 pictures (green
     /// positive, red negative), deeper layers as heatmaps, and the confusion matrix on the

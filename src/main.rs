@@ -144,9 +144,11 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             size,
             run_ids,
             filter,
+            compare,
         } => {
             let epochs = epochs.unwrap_or_else(|| harness::record::upgrade::epochs_beside(&runs));
             let selection = plot::Selection {
+                compare,
                 runs: run_ids,
                 filters: filter,
             };

@@ -315,6 +315,24 @@ fn importance_names_the_setting_that_dominates() {
             "log scale",
             "choice of 16, 32, 64, 128",
         ]);
+    // The HTML report's panel holds the same ranking.
+    work.harness(&["report", "runs.csv", "--html", "-o", "report.html"])
+        .expect_code(0);
+    let page = std::fs::read_to_string(work.path().join("report.html")).unwrap();
+    let panel = page
+        .find("\"importance\":{")
+        .expect("the page has the importance panel");
+    assert!(
+        page[panel..].contains("\"settings\":[[\"learning_rate\""),
+        "learning_rate first"
+    );
+    // The search-progress chart: one line per runs file, best so far against trials.
+    write_rows(&work.path().join("other.csv"), &synthetic_runs()[..30]);
+    work.harness(&["plot", "runs.csv", "-o", "plots", "--compare", "other.csv"])
+        .expect_code(0)
+        .expect_stdout(&["search_progress.svg", "search_progress.png"]);
+    let chart = std::fs::read_to_string(work.path().join("plots/search_progress.svg")).unwrap();
+    assert!(chart.contains("Best accuracy so far against trials") && chart.contains("other"));
     // A metric not recorded, runs without validation images: exit 2, before any work.
     work.harness(&[
         "report",

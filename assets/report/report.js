@@ -282,6 +282,29 @@
     curves: figure('chart-curves', 'learning curves of the selected runs', 'wide'),
   };
 
+  // Which settings mattered (computed by harness: src/search/importance.rs), as bars.
+  function importancePanel() {
+    const panel = DATA.importance;
+    if (!panel) return null;
+    const rows = panel.settings.map(([setting, share, domain]) =>
+      el(
+        'div',
+        { class: 'importance-row', 'data-setting': setting },
+        el('span', { class: 'importance-name', text: setting }),
+        el('span', { class: 'importance-bar' }, el('span', { style: `width: ${(share * 100).toFixed(1)}%` })),
+        el('span', { class: 'importance-value', text: share.toFixed(3) }),
+        el('span', { class: 'importance-domain', text: domain })
+      )
+    );
+    return el(
+      'section',
+      { id: 'importance' },
+      el('h2', { text: `Which settings mattered for ${panel.metric}` }),
+      el('p', { class: 'hint', text: `Over ${panel.runs} ok runs, by ${panel.method}; the shares sum to 1.` }),
+      ...rows
+    );
+  }
+
   function figure(id, caption, wide) {
     const box = el('figure', { id, class: wide ? 'chart wide' : 'chart' });
     const title = el('figcaption', { text: caption });
@@ -306,6 +329,7 @@
       ...notes.map((n) => el('p', { class: 'note', text: n }))
     ),
     el('section', { id: 'charts' }, ...Object.values(charts).map((c) => c.box)),
+    importancePanel(),
     el(
       'section',
       { id: 'table-section' },

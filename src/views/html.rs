@@ -109,6 +109,19 @@ pub struct ReportData {
     pub epoch_columns: Vec<String>,
     /// For each shown row, its epochs in order (cells in `epoch_columns` order).
     pub epochs: Vec<Vec<Vec<Cell>>>,
+    /// Which settings mattered for validation accuracy, when runs held images out and some
+    /// setting varies ([`crate::search::importance`]).
+    pub importance: Option<ImportancePanel>,
+}
+
+/// The page's "which settings mattered" panel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ImportancePanel {
+    pub method: String,
+    pub metric: String,
+    pub runs: usize,
+    /// (setting, share of the sum, domain as text), most important first.
+    pub settings: Vec<(String, f64, String)>,
 }
 
 impl ReportData {
@@ -191,7 +204,26 @@ pub fn collect(runs_csv: &Path, epochs_csv: &Path) -> Result<ReportData> {
                 .collect()
         })
         .collect();
+    let importance = crate::search::importance::of_runs(&shown, crate::config::Metric::ValAccuracy)
+        .ok()
+        .filter(|(settings, used)| !settings.is_empty() && *used >= 2)
+        .map(|(settings, used)| ImportancePanel {
+            method: crate::search::importance::METHOD.to_string(),
+            metric: crate::config::Metric::ValAccuracy.to_string(),
+            runs: used,
+            settings: settings
+                .iter()
+                .map(|s| {
+                    (
+                        s.column.clone(),
+                        s.importance,
+                        crate::views::report::domain_text(&s.domain),
+                    )
+                })
+                .collect(),
+        });
     Ok(ReportData {
+        importance,
         source: runs_csv.display().to_string(),
         folded: all.len() - shown.len(),
         columns,

@@ -40,6 +40,8 @@ const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// Which runs the learning curves show.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
+    /// More runs files for the search-progress chart, one line each beside the runs file's.
+    pub compare: Vec<PathBuf>,
     /// These run ids.
     pub runs: Vec<String>,
     /// Runs whose column equals the value (`activation=relu`); all must match.
@@ -71,12 +73,20 @@ pub fn plot(
         .reads(runs_csv, "the runs file")
         .reads(epochs_csv, "the epochs file")
         .folder(out_dir, "plot -o");
-    for name in CHARTS {
+    for other in &selection.compare {
+        claims.reads(other, "a runs file of --compare");
+    }
+    for name in CHARTS.iter().chain([&SEARCH_CHART]) {
         for extension in ["svg", "png"] {
             claims.writes_file(&out_dir.join(format!("{name}.{extension}")), "plot -o");
         }
     }
     claims.check()?;
+    let mut searches = vec![(search_label(runs_csv), Vec::new())];
+    for other in &selection.compare {
+        crate::input::regular_file(other, "runs file", crate::input::CSV_MAX)?;
+        searches.push((search_label(other), results::read_runs(other)?));
+    }
     crate::input::regular_file(runs_csv, "runs file", crate::input::CSV_MAX)?;
     let rows = results::read_runs(runs_csv)?;
     let ok: Vec<RunRow> = results::effective(&rows)
@@ -140,6 +150,17 @@ pub fn plot(
         &|area| scatter(area, &ok, Axis::Seconds),
         &|area| scatter(area, &ok, Axis::Seconds),
     )?;
+    searches[0].1 = rows.clone();
+    let progress: Vec<(String, Vec<f64>)> = searches
+        .iter()
+        .map(|(label, rows)| (label.clone(), best_so_far(rows)))
+        .filter(|(_, best)| !best.is_empty())
+        .collect();
+    both(
+        SEARCH_CHART,
+        &|area| search_progress(area, &progress),
+        &|area| search_progress(area, &progress),
+    )?;
     let mut missing = None;
     if !curves.is_empty() {
         both(learning, &|area| learning_curves(area, &curves), &|area| {
@@ -175,6 +196,116 @@ pub fn plot(
         missing = Some(format!("{learning} not drawn: {why}{older}"));
     }
     Ok(Written { files, missing })
+}
+
+/// The chart of a search's progress: the best validation accuracy so far against trials.
+const SEARCH_CHART: &str = "search_progress";
+
+/// A runs file's line in the search-progress chart: its folder's name (the file's own name
+/// when the folder says nothing, as `results/`).
+fn search_label(path: &Path) -> String {
+    let folder = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().to_string())
+        .filter(|n| !n.is_empty() && n != "results" && n != ".");
+    folder.unwrap_or_else(|| {
+        path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().to_string(),
+        )
+    })
+}
+
+/// The best accuracy after each trial of a runs file (validation accuracy where the runs held
+/// images out, else test accuracy), its ok runs in trial order: by the stage (halving rung,
+/// TPE wave), then the trial number of a search's names (`..._t07`), then the start time.
+/// A failed or diverged trial counts as a trial that found nothing better.
+pub fn best_so_far(rows: &[RunRow]) -> Vec<f64> {
+    let trial = |name: &str| -> Option<u64> {
+        let (_, tail) = name
+            .rsplit_once("_t")
+            .or_else(|| name.strip_prefix('t').map(|t| ("", t)))?;
+        tail.parse().ok()
+    };
+    let mut runs: Vec<&RunRow> = results::effective(rows);
+    runs.sort_by(|a, b| {
+        a.rung
+            .cmp(&b.rung)
+            .then(trial(&a.name).cmp(&trial(&b.name)))
+            .then(a.started_at.cmp(&b.started_at))
+    });
+    let mut best = f64::NEG_INFINITY;
+    runs.iter()
+        .map(|run| {
+            if run.status == Status::Ok && run.selection_accuracy().is_finite() {
+                best = best.max(run.selection_accuracy());
+            }
+            best
+        })
+        .skip_while(|b| !b.is_finite())
+        .collect()
+}
+
+/// Best accuracy so far against trials, one line per search.
+fn search_progress<DB: DrawingBackend>(
+    area: Area<DB>,
+    searches: &[(String, Vec<f64>)],
+) -> Result<()> {
+    area.fill(&WHITE).map_err(drawing)?;
+    let trials = searches
+        .iter()
+        .map(|(_, b)| b.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let y_range = accuracy_range(searches.iter().flat_map(|(_, b)| b.iter().copied()));
+    let (width, _) = area.dim_in_pixel();
+    let title = "Best accuracy so far against trials";
+    let mut chart = ChartBuilder::on(&area)
+        .caption(
+            title,
+            (
+                FONT_FAMILY,
+                fitting_size(&area, title, 26, width.saturating_sub(40)),
+            ),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.5..trials as f64 + 0.5, y_range)
+        .map_err(drawing)?;
+    chart
+        .configure_mesh()
+        .x_labels(trials.min(20))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_desc("trials (in the order the search made them)")
+        .y_desc("best validation accuracy so far (fraction)")
+        .label_style((FONT_FAMILY, 12))
+        .draw()
+        .map_err(drawing)?;
+    for (i, (label, best)) in searches.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        let points: Vec<(f64, f64)> = best
+            .iter()
+            .enumerate()
+            .map(|(t, b)| ((t + 1) as f64, *b))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+            .map_err(drawing)?
+            .label(label.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font((FONT_FAMILY, 12))
+        .draw()
+        .map_err(drawing)?;
+    Ok(())
 }
 
 /// The charts `plot` draws, each as SVG and PNG.
@@ -886,6 +1017,28 @@ fn accuracy_range(values: impl Iterator<Item = f64>) -> Range<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn best_so_far_follows_the_trials_of_each_wave_and_skips_failures() {
+        let row = |name: &str, rung: u64, accuracy: f64, status: Status| RunRow {
+            run_id: format!("r{name}"),
+            attempt: format!("a{name}"),
+            name: name.into(),
+            rung,
+            validation_size: 100,
+            val_accuracy: accuracy,
+            status,
+            ..RunRow::default()
+        };
+        // Recorded out of order, as parallel jobs finish: trials t00..t03 in waves 0 and 1.
+        let rows = [
+            row("x_t01", 0, 0.90, Status::Ok),
+            row("x_t03", 1, 0.95, Status::Ok),
+            row("x_t00", 0, 0.80, Status::Ok),
+            row("x_t02", 1, 0.99, Status::Failed),
+        ];
+        assert_eq!(best_so_far(&rows), [0.80, 0.90, 0.90, 0.95]);
+    }
 
     #[test]
     fn an_activation_keeps_its_colour() {
