@@ -263,6 +263,9 @@ fn synthetic_runs() -> Vec<RunRow> {
                 test_size: 10_000,
                 val_accuracy: accuracy,
                 test_accuracy: accuracy - 0.003,
+                params: 12_730,
+                train_seconds: 1.0 + i as f64 * 0.01,
+                total_seconds: 1.5 + i as f64 * 0.01,
                 status: Status::Ok,
                 ..RunRow::default()
             }
