@@ -280,6 +280,35 @@ pub enum Command {
         #[arg(long, requires = "importance")]
         json: bool,
     },
+    /// Watch runs in a browser while they train: the --html page, served and kept up to date.
+    ///
+    /// Serves on http://127.0.0.1:6070/ the page `report --html` writes, for a runs file or a
+    /// folder of them (every runs*.csv, as sharded sweeps leave them), and updates it about
+    /// every second: new runs appear, a running run shows its epochs so far and its learning
+    /// curve growing, and the sweep's progress with an estimate of the time left. Sorting,
+    /// filters, ticked runs and an open detail stay as they are. It only reads; it listens on
+    /// this machine only unless --host says otherwise.
+    Serve {
+        /// A runs file, or a folder whose runs*.csv files are read together.
+        #[arg(default_value = "results")]
+        source: PathBuf,
+        /// The port to listen on (0: any free port; the URL is printed).
+        #[arg(long, default_value_t = crate::views::serve::DEFAULT_PORT)]
+        port: u16,
+        /// The address to listen on. Anything but 127.0.0.1 or ::1 lets other machines read
+        /// the runs (there is no login): harness warns.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Also answer requests naming this host (a machine's name others reach it by, with
+        /// --host 0.0.0.0); repeatable. Requests naming any other host are refused (DNS
+        /// rebinding).
+        #[arg(long, value_name = "NAME")]
+        allow_host: Vec<String>,
+        /// Open the page in the desktop's browser (where there is one; else the URL is printed,
+        /// as always).
+        #[arg(long)]
+        open: bool,
+    },
     /// Measure training speed on a fixed matrix of configs (see BENCHMARKS.md).
     ///
     /// Prints, per config and backend: seconds per epoch (median of the measured epochs after

@@ -187,6 +187,19 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
             let loaded = saved::load(&target, &runs, &models)?;
             export::command(&loaded, format, output.as_deref(), force)
         }
+        Command::Serve {
+            source,
+            port,
+            host,
+            allow_host,
+            open,
+        } => harness::views::serve::command(&harness::views::serve::Options {
+            source,
+            host,
+            port,
+            allow_hosts: allow_host,
+            open,
+        }),
         Command::Report {
             runs,
             group_by,

@@ -4,10 +4,17 @@
 // training seconds, parallel coordinates over the settings that vary, learning curves of the
 // selected runs), a run's detail, and two runs side by side. Everything works on column names:
 // a column the file lacks is left out, never an error.
+//
+// Served by `harness serve` (DATA.live), the same page follows the runs: it asks the server
+// what changed since the version it has, about every second, and folds the answer in (new and
+// changed rows, the running runs with their epochs so far, the sweep's progress) without
+// touching the user's sort, filters, ticks or open detail. A run's epochs are then fetched when
+// its curve is first drawn, not sent with the page.
 'use strict';
 (function () {
   const started = performance.now();
   const DATA = JSON.parse(document.getElementById('report-data').textContent);
+  const LIVE = DATA.live || null;
   const SVGNS = 'http://www.w3.org/2000/svg';
   const columns = DATA.columns;
   const columnAt = new Map(columns.map((c, i) => [c, i]));
@@ -29,7 +36,9 @@
   // Values from the results files (run ids, activations, statuses) are looked up only as a
   // table's own keys: a run named `constructor` or `__proto__` must not find Object's.
   const own = (table, key) => (Object.hasOwn(table, key) ? table[key] : undefined);
-  const runs = DATA.rows.map((cells, i) => ({ i, cells, epochs: DATA.epochs[i] || [] }));
+  // Served, a run's epochs are null until fetched ([ensureEpochs]).
+  const runs = DATA.rows.map((cells, i) => ({ i, cells, epochs: LIVE ? null : DATA.epochs[i] || [] }));
+  const byId = new Map();
   const get = (run, name) => (has(name) ? run.cells[columnAt.get(name)] : undefined);
 
   function colourOf(series) {
@@ -59,7 +68,7 @@
     return hidden === undefined || hidden === null ? '' : String(hidden);
   }
 
-  for (const run of runs) {
+  function prepare(run) {
     run.id = String(get(run, 'run_id'));
     const name = get(run, 'name');
     run.name = name === undefined || name === null || name === '' ? run.id : String(name);
@@ -74,43 +83,67 @@
     run.colour = colourOf(run.series);
     run.shape = shapeOf(run);
     run.pictures = own(DATA.pictures, run.id) || null;
+    byId.set(run.id, run);
   }
-  const kinds = new Set(runs.filter((r) => r.accuracy !== null).map((r) => r.accuracyKind));
-  const accuracyLabel =
-    kinds.size === 1 && kinds.has('validation')
-      ? 'validation accuracy'
-      : kinds.has('validation')
-        ? 'accuracy (validation where held, else test)'
-        : 'test accuracy';
+  for (const run of runs) prepare(run);
   const seriesLabel = (s) => (s === 'none' ? 'none (no hidden layer)' : s);
 
-  const distinct = (name) => new Set(runs.map((r) => JSON.stringify(get(r, name)))).size;
-  const varying = columns.filter((c) => distinct(c) > 1);
-  const constant = columns.filter((c) => distinct(c) <= 1);
-  const settings = varying.filter((c) => !isResult(c));
-  const sortDefault = ['val_accuracy', 'test_accuracy'].find(
-    (c) => has(c) && runs.some((r) => typeof get(r, c) === 'number')
-  );
-  // The table: name first, then the column the page ranks by and the test accuracy, then the
-  // settings that vary, then the other columns that vary, then the constant ones (folded): what
-  // a sweep is read for stays on screen at 1280 pixels.
-  const leading = [
-    ...(has('name') ? ['name'] : []),
-    ...[sortDefault, 'test_accuracy'].filter((c, k, all) => c && has(c) && all.indexOf(c) === k),
-  ];
-  const tableColumns = [
-    ...leading,
-    ...settings.filter((c) => !leading.includes(c)),
-    ...varying.filter((c) => !leading.includes(c) && !settings.includes(c)),
-    ...constant.filter((c) => !leading.includes(c)),
-  ];
+  // What is derived from all the runs, made again when runs arrive ([derive]). Which columns
+  // vary is kept as each column's first value and whether another was seen, so that a new run
+  // costs its own cells, not a pass over every run.
+  let kinds, accuracyLabel, varying, constant, settings, sortDefault, tableColumns;
+  const firstValue = new Map();
+  const varies = new Set();
+  function notice(run) {
+    for (const [k, name] of columns.entries()) {
+      if (varies.has(name)) continue;
+      const value = JSON.stringify(run.cells[k]);
+      if (!firstValue.has(name)) firstValue.set(name, value);
+      else if (firstValue.get(name) !== value) varies.add(name);
+    }
+  }
+  for (const run of runs) notice(run);
+  function derive() {
+    kinds = new Set(runs.filter((r) => r.accuracy !== null).map((r) => r.accuracyKind));
+    accuracyLabel =
+      kinds.size === 1 && kinds.has('validation')
+        ? 'validation accuracy'
+        : kinds.has('validation')
+          ? 'accuracy (validation where held, else test)'
+          : 'test accuracy';
+    varying = columns.filter((c) => varies.has(c));
+    constant = columns.filter((c) => !varies.has(c));
+    settings = varying.filter((c) => !isResult(c));
+    sortDefault = ['val_accuracy', 'test_accuracy'].find(
+      (c) => has(c) && runs.some((r) => typeof get(r, c) === 'number')
+    );
+    // The table: name first, then the column the page ranks by and the test accuracy, then the
+    // settings that vary, then the other columns that vary, then the constant ones (folded):
+    // what a sweep is read for stays on screen at 1280 pixels.
+    const leading = [
+      ...(has('name') ? ['name'] : []),
+      ...[sortDefault, 'test_accuracy'].filter((c, k, all) => c && has(c) && all.indexOf(c) === k),
+    ];
+    tableColumns = [
+      ...leading,
+      ...settings.filter((c) => !leading.includes(c)),
+      ...varying.filter((c) => !leading.includes(c) && !settings.includes(c)),
+      ...constant.filter((c) => !leading.includes(c)),
+    ];
+  }
+  derive();
 
   const state = {
     sort: sortDefault ? { column: sortDefault, direction: -1 } : null,
+    // Whether the user chose the sort (a page that started empty gets the default later).
+    sortChosen: false,
     filters: new Map(),
+    filterText: new Map(),
     search: '',
     selected: [],
     showConstant: false,
+    // The drawer's content: { detail: run index } or { compare: true }, or null when closed.
+    drawer: null,
   };
 
   // ---- small helpers ----
@@ -203,34 +236,49 @@
   const visibleRuns = () => runs.filter((r) => r.visible);
 
   // ---- page skeleton ----
-  const statusCounts = new Map();
-  for (const run of runs) {
-    const status = get(run, 'status') ?? 'unknown';
-    statusCounts.set(status, (statusCounts.get(status) || 0) + 1);
+  function summaryText() {
+    const statusCounts = new Map();
+    for (const run of runs) {
+      const status = get(run, 'status') ?? 'unknown';
+      statusCounts.set(status, (statusCounts.get(status) || 0) + 1);
+    }
+    return [
+      `${runs.length} runs from ${DATA.source}`,
+      [...statusCounts]
+        .map(([s, n]) => `${n} ${s}`)
+        .join(', '),
+    ].join(': ');
   }
-  const withPictures = runs.filter((r) => r.pictures);
-  const summary = [
-    `${runs.length} runs from ${DATA.source}`,
-    [...statusCounts]
-      .map(([s, n]) => `${n} ${s}`)
-      .join(', '),
-  ].join(': ');
-  const notes = [];
-  if (DATA.folded > 0) {
+  function notes() {
+    const notes = [];
+    if (DATA.folded > 0) {
+      notes.push(
+        `${DATA.folded} earlier attempt${DATA.folded === 1 ? '' : 's'} folded away: each run_id ` +
+          'shows its latest attempt that did not fail (or its latest, if all failed).'
+      );
+    }
+    notes.push(`Accuracy in the charts is ${accuracyLabel}.`);
+    const withPictures = runs.filter((r) => r.pictures);
     notes.push(
-      `${DATA.folded} earlier attempt${DATA.folded === 1 ? '' : 's'} folded away: each run_id ` +
-        'shows its latest attempt that did not fail (or its latest, if all failed).'
+      withPictures.length > 0
+        ? `Weight pictures for ${withPictures.length} run${withPictures.length === 1 ? '' : 's'} ` +
+            `(the best by accuracy with a saved model, at most ${DATA.max_pictures}): ` +
+            withPictures.map((r) => r.name).join(', ') + '.'
+        : LIVE
+          ? 'No weight pictures in the live view: harness report --html embeds them, and ' +
+            'harness inspect RUN_ID draws one run\'s.'
+          : 'No weight pictures: no run has a saved model beside this runs file ' +
+            '(harness report --html --models DIR names another folder).'
     );
+    return notes;
   }
-  notes.push(`Accuracy in the charts is ${accuracyLabel}.`);
-  notes.push(
-    withPictures.length > 0
-      ? `Weight pictures for ${withPictures.length} run${withPictures.length === 1 ? '' : 's'} ` +
-          `(the best by accuracy with a saved model, at most ${DATA.max_pictures}): ` +
-          withPictures.map((r) => r.name).join(', ') + '.'
-      : 'No weight pictures: no run has a saved model beside this runs file ' +
-          '(harness report --html --models DIR names another folder).'
-  );
+  const summaryLine = el('p', { id: 'summary' });
+  const notesBox = el('div', { id: 'notes' });
+  function renderSummary() {
+    summaryLine.textContent = summaryText();
+    notesBox.replaceChildren(...notes().map((n) => el('p', { class: 'note', text: n })));
+  }
+  renderSummary();
 
   const tip = el('div', { id: 'tip', role: 'tooltip', hidden: true });
   const countLine = el('span', { id: 'count' });
@@ -276,13 +324,20 @@
   });
 
   const charts = {
-    params: figure('chart-params', `${accuracyLabel} against parameters`),
-    seconds: figure('chart-seconds', `${accuracyLabel} against training time`),
-    parallel: figure('chart-parallel', `settings that vary, coloured by ${accuracyLabel}`, 'wide'),
-    curves: figure('chart-curves', 'learning curves of the selected runs', 'wide'),
+    params: figure('chart-params', () => `${accuracyLabel} against parameters`),
+    seconds: figure('chart-seconds', () => `${accuracyLabel} against training time`),
+    parallel: figure('chart-parallel', () => `settings that vary, coloured by ${accuracyLabel}`, 'wide'),
+    curves: figure('chart-curves', () => 'learning curves of the selected runs', 'wide'),
+  };
+  const captionCharts = () => {
+    for (const chart of Object.values(charts)) chart.title.textContent = chart.caption();
   };
 
   // Which settings mattered (computed by harness: src/search/importance.rs), as bars.
+  const importanceBox = el('div', { id: 'importance-box' });
+  function renderImportance() {
+    importanceBox.replaceChildren(...[importancePanel()].filter(Boolean));
+  }
   function importancePanel() {
     const panel = DATA.importance;
     if (!panel) return null;
@@ -307,11 +362,11 @@
 
   function figure(id, caption, wide) {
     const box = el('figure', { id, class: wide ? 'chart wide' : 'chart' });
-    const title = el('figcaption', { text: caption });
-    const drawing = interactive(svg('svg', { role: 'img', 'aria-label': caption }));
+    const title = el('figcaption', { text: caption() });
+    const drawing = interactive(svg('svg', { role: 'img', 'aria-label': caption() }));
     const legend = el('div', { class: 'legend' });
     box.append(title, drawing, legend);
-    return { box, drawing, legend };
+    return { box, drawing, legend, title, caption };
   }
 
   const table = el('table', { id: 'runs' });
@@ -320,16 +375,20 @@
   table.append(thead, tbody);
   const drawer = el('aside', { id: 'drawer', hidden: true, 'aria-live': 'polite' });
 
+  // Served: where the sweep stands, and whether the page is still following it.
+  const liveBox = el('section', { id: 'live', 'aria-live': 'polite', hidden: !LIVE });
+  renderImportance();
   document.body.append(
     el(
       'header',
       {},
-      el('h1', { text: 'harness report' }),
-      el('p', { id: 'summary', text: summary }),
-      ...notes.map((n) => el('p', { class: 'note', text: n }))
+      el('h1', { text: LIVE ? 'harness: live view' : 'harness report' }),
+      summaryLine,
+      notesBox
     ),
+    liveBox,
     el('section', { id: 'charts' }, ...Object.values(charts).map((c) => c.box)),
-    importancePanel(),
+    importanceBox,
     el(
       'section',
       { id: 'table-section' },
@@ -350,56 +409,68 @@
   // ---- the table ----
   const headerRow = el('tr');
   const filterRow = el('tr', { class: 'filters' });
-  headerRow.append(el('th', { class: 'select', scope: 'col' }, el('span', { class: 'sr', text: 'select' })));
-  filterRow.append(el('th', { class: 'select' }));
-  for (const name of tableColumns) {
-    const folded = constant.includes(name) ? 'constant' : null;
-    const numeric = numericColumn(name);
-    const th = el(
-      'th',
-      { 'data-col': name, scope: 'col', class: [folded, numeric ? 'num' : null].filter(Boolean).join(' ') || null },
-      el('button', {
-        type: 'button',
-        class: 'sort',
-        text: name,
-        title: `sort by ${name}`,
-        onclick: () => {
-          const same = state.sort && state.sort.column === name;
-          state.sort = { column: name, direction: same ? -state.sort.direction : 1 };
-          sortRows();
+  // The header and the filters under it, for the columns as they are now (made again when
+  // which columns vary changes; what was typed into a filter stays).
+  function buildHeader() {
+    headerRow.replaceChildren(el('th', { class: 'select', scope: 'col' }, el('span', { class: 'sr', text: 'select' })));
+    filterRow.replaceChildren(el('th', { class: 'select' }));
+    for (const name of tableColumns) {
+      const folded = constant.includes(name) ? 'constant' : null;
+      const numeric = numericColumn(name);
+      const th = el(
+        'th',
+        { 'data-col': name, scope: 'col', class: [folded, numeric ? 'num' : null].filter(Boolean).join(' ') || null },
+        el('button', {
+          type: 'button',
+          class: 'sort',
+          text: name,
+          title: `sort by ${name}`,
+          onclick: () => {
+            const same = state.sort && state.sort.column === name;
+            state.sort = { column: name, direction: same ? -state.sort.direction : 1 };
+            state.sortChosen = true;
+            sortRows();
+          },
+        })
+      );
+      headerRow.append(th);
+      const input = el('input', {
+        type: 'text',
+        'data-filter': name,
+        placeholder: numeric ? 'min..max' : 'contains',
+        'aria-label': `filter ${name}`,
+        oninput: () => {
+          const test = parseFilter(input.value, numeric);
+          if (test) state.filters.set(name, test);
+          else state.filters.delete(name);
+          state.filterText.set(name, input.value);
+          applyFilters();
         },
-      })
-    );
-    headerRow.append(th);
-    const input = el('input', {
-      type: 'text',
-      'data-filter': name,
-      placeholder: numeric ? 'min..max' : 'contains',
-      'aria-label': `filter ${name}`,
-      oninput: () => {
-        const test = parseFilter(input.value, numeric);
-        if (test) state.filters.set(name, test);
-        else state.filters.delete(name);
-        applyFilters();
-      },
-    });
-    filterRow.append(el('th', { class: folded }, input));
+      });
+      input.value = state.filterText.get(name) || '';
+      filterRow.append(el('th', { class: folded }, input));
+    }
   }
+  buildHeader();
   thead.append(headerRow, filterRow);
 
   // Fixed column widths, from each column's longest text: the browser then lays out 1,000 rows
-  // without measuring every cell again after each sort.
-  const widthOf = new Map(
-    tableColumns.map((name) => {
-      let longest = name.length + 2;
-      for (const run of runs) longest = Math.max(longest, fmt(get(run, name)).length);
-      const extra = name === 'name' || (!has('name') && name === 'run_id') ? 90 : 0;
-      return [name, Math.min(320, Math.max(64, longest * 8.2 + 34 + extra))];
-    })
-  );
+  // without measuring every cell again after each sort. Widths only grow as runs arrive.
+  const longest = new Map(columns.map((name) => [name, name.length + 2]));
+  function measure(run) {
+    for (const [k, name] of columns.entries()) {
+      const length = fmt(run.cells[k]).length;
+      if (length > longest.get(name)) longest.set(name, length);
+    }
+  }
+  for (const run of runs) measure(run);
+  const widthOf = (name) => {
+    const extra = name === 'name' || (!has('name') && name === 'run_id') ? 90 : 0;
+    return Math.min(320, Math.max(64, longest.get(name) * 8.2 + 34 + extra));
+  };
   function layColumns() {
     const shown = tableColumns.filter((c) => state.showConstant || !constant.includes(c));
-    const widths = [40, ...shown.map((c) => widthOf.get(c))];
+    const widths = [40, ...shown.map((c) => widthOf(c))];
     const colgroup = el('colgroup', {}, ...widths.map((w) => el('col', { style: `width:${Math.round(w)}px` })));
     const old = table.querySelector('colgroup');
     if (old) old.replaceWith(colgroup);
@@ -480,18 +551,38 @@
   });
 
   let order = runs.slice();
-  function sortRows() {
-    order = runs.slice();
-    if (state.sort) {
-      const { column, direction } = state.sort;
-      const at = columnAt.get(column);
-      order.sort((a, b) => {
-        const va = a.cells[at];
-        const vb = b.cells[at];
-        const missing = (va === null || va === undefined) - (vb === null || vb === undefined);
-        if (missing !== 0) return missing; // missing values last in either direction
-        return direction * compare(va, vb) || a.i - b.i;
-      });
+  function rowOrder() {
+    const { column, direction } = state.sort;
+    const at = columnAt.get(column);
+    return (a, b) => {
+      const va = a.cells[at];
+      const vb = b.cells[at];
+      const missing = (va === null || va === undefined) - (vb === null || vb === undefined);
+      if (missing !== 0) return missing; // missing values last in either direction
+      return direction * compare(va, vb) || a.i - b.i;
+    };
+  }
+
+  // With `changed` (a few runs that arrived or changed), each is put in its place in the order
+  // as it is, rather than sorting every run again.
+  function sortRows(changed) {
+    if (changed && changed.length < 100 && order.length + changed.length >= runs.length) {
+      const moved = new Set(changed);
+      order = order.filter((run) => !moved.has(run));
+      const before = state.sort ? rowOrder() : (a, b) => a.i - b.i;
+      for (const run of moved) {
+        let lo = 0;
+        let hi = order.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (before(order[mid], run) <= 0) lo = mid + 1;
+          else hi = mid;
+        }
+        order.splice(lo, 0, run);
+      }
+    } else {
+      order = runs.slice();
+      if (state.sort) order.sort(rowOrder());
     }
     for (const th of headerRow.querySelectorAll('th[data-col]')) {
       const sorted = state.sort && th.dataset.col === state.sort.column;
@@ -521,11 +612,15 @@
     redraw = setTimeout(drawCharts, 120);
   }
 
-  function selectionChanged() {
+  // `marksToo`: the chart marks of the runs ticked or unticked are marked again (an update,
+  // which leaves the ticks as they are and draws new marks already marked, skips that).
+  function selectionChanged(marksToo = true) {
     const chosen = new Set(state.selected);
     for (const run of runs) if (run.checkbox) run.checkbox.checked = chosen.has(run.i);
-    for (const node of document.querySelectorAll('#charts [data-run]')) {
-      node.classList.toggle('selected', chosen.has(Number(node.dataset.run)));
+    if (marksToo) {
+      for (const node of document.querySelectorAll('#charts [data-run]')) {
+        node.classList.toggle('selected', chosen.has(Number(node.dataset.run)));
+      }
     }
     compareButton.disabled = state.selected.length < 2;
     compareButton.textContent =
@@ -685,6 +780,7 @@
       (r) => r.accuracy !== null && typeof get(r, column) === 'number' && get(r, column) > 0
     );
     chart.legend.replaceChildren();
+    chart.add = null;
     if (!has(column)) return message(chart, `this runs file has no ${column} column`);
     if (shown.length === 0) return message(chart, 'no run to show');
     const xRange = extent(shown.map((r) => get(r, column)));
@@ -699,8 +795,9 @@
     // Smaller, fainter marks as runs pile up, so that dense columns still show their spread.
     const radius = shown.length > 400 ? 2.6 : shown.length > 100 ? 3.4 : 4.5;
     const points = svg('g', { class: 'points', 'fill-opacity': shown.length > 100 ? 0.55 : null });
-    for (const run of shown) {
-      const dot = svg('circle', {
+    const marks = new Map();
+    const dot = (run) =>
+      svg('circle', {
         cx: x.at(get(run, column)).toFixed(1),
         cy: y.at(run.accuracy).toFixed(1),
         r: radius,
@@ -709,10 +806,41 @@
         'data-series': run.series,
         class: chosen.has(run.i) ? 'point selected' : 'point',
       });
-      points.append(dot);
-    }
+    // Thousands of marks: made from one string, which the browser parses many times faster
+    // than it takes them one element at a time.
+    points.innerHTML = shown
+      .map(
+        (run) =>
+          `<circle cx="${x.at(get(run, column)).toFixed(1)}" cy="${y.at(run.accuracy).toFixed(1)}" ` +
+          `r="${radius}" fill="${run.colour}" data-run="${run.i}" data-series="${escape(run.series)}" ` +
+          `class="${chosen.has(run.i) ? 'point selected' : 'point'}"/>`
+      )
+      .join('');
+    for (const mark of points.children) marks.set(Number(mark.dataset.run), mark);
     chart.drawing.append(points);
     seriesLegend(chart.legend, shown);
+    // What an update needs to add a few runs without drawing the rest again.
+    const inside = (v, [lo, hi]) => typeof v === 'number' && v >= lo && v <= hi;
+    chart.add = (changed) => {
+      const wants = (run) => run.visible && run.accuracy !== null && typeof get(run, column) === 'number' && get(run, column) > 0;
+      if (!changed.every((run) => !wants(run) || (inside(get(run, column), xDomain) && inside(run.accuracy, yDomain)))) return false;
+      const count = visibleRuns().filter(wants).length;
+      const sameRadius = (count > 400 ? 2.6 : count > 100 ? 3.4 : 4.5) === radius;
+      if (!sameRadius) return false;
+      const picked = new Set(state.selected);
+      for (const run of changed) {
+        const old = marks.get(run.i);
+        if (old) old.remove();
+        marks.delete(run.i);
+        if (!wants(run)) continue;
+        const mark = dot(run);
+        mark.setAttribute('class', picked.has(run.i) ? 'point selected' : 'point');
+        marks.set(run.i, mark);
+        points.append(mark);
+      }
+      seriesLegend(chart.legend, visibleRuns().filter(wants));
+      return true;
+    };
   }
 
   function seriesLegend(legend, shown) {
@@ -760,6 +888,7 @@
   function drawParallel(chart) {
     const shown = visibleRuns().filter((r) => r.accuracy !== null);
     chart.legend.replaceChildren();
+    chart.add = null;
     const names = settings.slice(0, 10);
     if (names.length === 0) return message(chart, 'no setting varies across these runs');
     if (shown.length === 0) return message(chart, 'no run to show');
@@ -782,20 +911,68 @@
     const chosen = new Set(state.selected);
     const span = accRange[1] - accRange[0] || 1;
     const ordered = shown.slice().sort((a, b) => a.accuracy - b.accuracy); // best drawn last, on top
-    for (const run of ordered) {
-      const points = all.map((axis, k) => {
-        const value = k < axisList.length ? get(run, names[k]) : run.accuracy;
-        return `${xs[k].toFixed(1)},${axis.at(value).toFixed(1)}`;
-      });
-      const line = svg('polyline', {
-        points: points.join(' '),
+    const line = (run, picked) => {
+      return svg('polyline', {
+        points: pointsOf(run),
         stroke: accuracyColour((run.accuracy - accRange[0]) / span),
         'data-run': run.i,
-        class: chosen.has(run.i) ? 'line selected' : 'line',
+        class: picked.has(run.i) ? 'line selected' : 'line',
       });
-      lines.append(line);
+    };
+    const marks = new Map();
+    const pointsOf = (run) =>
+      all
+        .map((axis, k) => {
+          const value = k < axisList.length ? get(run, names[k]) : run.accuracy;
+          return `${xs[k].toFixed(1)},${axis.at(value).toFixed(1)}`;
+        })
+        .join(' ');
+    lines.innerHTML = ordered
+      .map(
+        (run) =>
+          `<polyline points="${pointsOf(run)}" stroke="${accuracyColour((run.accuracy - accRange[0]) / span)}" ` +
+          `data-run="${run.i}" class="${chosen.has(run.i) ? 'line selected' : 'line'}"/>`
+      )
+      .join('');
+    for (const mark of lines.children) {
+      const run = runs[Number(mark.dataset.run)];
+      mark.accuracy = run.accuracy;
+      marks.set(run.i, mark);
     }
     chart.drawing.append(lines);
+    // An update's few runs, when every axis already has room for them: each line put in its
+    // place in the accuracy order.
+    chart.add = (changed) => {
+      if (settings.slice(0, 10).join('\n') !== names.join('\n')) return false;
+      const fits = (run) =>
+        run.accuracy >= accRange[0] && run.accuracy <= accRange[1] &&
+        axisList.every((axis, k) => {
+          const at = axis.at(get(run, names[k]));
+          return typeof at === 'number' && Number.isFinite(at) && at >= top - 0.5 && at <= bottom + 14.5;
+        });
+      const wants = (run) => run.visible && run.accuracy !== null;
+      if (!changed.every((run) => !wants(run) || fits(run))) return false;
+      const picked = new Set(state.selected);
+      for (const run of changed) {
+        const old = marks.get(run.i);
+        if (old) old.remove();
+        marks.delete(run.i);
+        if (!wants(run)) continue;
+        const mark = line(run, picked);
+        mark.accuracy = run.accuracy;
+        marks.set(run.i, mark);
+        const children = lines.children;
+        let lo = 0;
+        let hi = children.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (children[mid].accuracy <= run.accuracy) lo = mid + 1;
+          else hi = mid;
+        }
+        lines.insertBefore(mark, children[lo] || null);
+      }
+      return true;
+    };
     const g = svg('g', { class: 'axes' });
     chart.drawing.append(g); // in the page, so that text can be measured
     // A title may be as wide as two axes apart (its neighbours are on the other row), less a
@@ -842,7 +1019,7 @@
       run.accuracyKind === 'validation' && epochAt.has('val_accuracy') ? 'val_accuracy' : 'test_accuracy';
     if (!epochAt.has(column)) return [];
     const e = epochAt.get('epoch');
-    return run.epochs
+    return (run.epochs || [])
       .map((row, k) => [e === undefined ? k + 1 : row[e], row[epochAt.get(column)]])
       .filter(([x, y]) => typeof x === 'number' && typeof y === 'number');
   }
@@ -852,8 +1029,16 @@
     if (chosen.length === 0) {
       return message(chart, 'Tick runs in the table to draw their learning curves here.');
     }
+    const loading = ensureEpochs(chosen);
     const curves = chosen.map((run) => ({ run, points: curveOf(run) })).filter((c) => c.points.length > 0);
-    if (curves.length === 0) return message(chart, 'The selected runs have no epochs in the epochs file.');
+    if (curves.length === 0) {
+      return message(
+        chart,
+        loading ? 'Loading the epochs of the selected runs…'
+          : chosen.some((r) => r.live) ? 'No epoch has ended yet.'
+          : 'The selected runs have no epochs in the epochs file.'
+      );
+    }
     const xRange = extent(curves.flatMap((c) => c.points.map((p) => p[0])));
     const yRange = pad(extent(curves.flatMap((c) => c.points.map((p) => p[1]))), false);
     const xDomain = [Math.min(xRange[0], 1) - 0.3, xRange[1] + 0.3];
@@ -902,11 +1087,15 @@
       text: 'close',
       onclick: () => {
         drawer.hidden = true;
+        state.drawer = null;
       },
     });
+    const scroll = drawer.hidden ? 0 : drawer.scrollTop;
     drawer.replaceChildren(el('div', { class: 'drawer-head' }, el('h2', { text: title }), close), ...content);
+    const again = !drawer.hidden;
     drawer.hidden = false;
-    drawer.scrollTop = 0;
+    // Drawn again by an update: where the user had scrolled to stays.
+    drawer.scrollTop = again ? scroll : 0;
   }
 
   function keyValues(pairs) {
@@ -918,7 +1107,11 @@
   }
 
   function epochTable(run) {
-    if (run.epochs.length === 0) return el('p', { class: 'note', text: 'No epochs for this run in the epochs file.' });
+    if (run.epochs === null) return el('p', { class: 'note', text: 'Loading this run\'s epochs…' });
+    if (run.epochs.length === 0) {
+      const why = run.live ? 'No epoch of this run has ended yet.' : 'No epochs for this run in the epochs file.';
+      return el('p', { class: 'note', text: why });
+    }
     const head = el('tr', {}, ...DATA.epoch_columns.map((c) => el('th', { scope: 'col', text: c })));
     const body = el('tbody', {}, ...run.epochs.map((row) => el('tr', {}, ...row.map((v) => el('td', { class: 'num', text: fmt(v) })))));
     return el('div', { class: 'table-wrap' }, el('table', { class: 'epochs' }, el('thead', {}, head), body));
@@ -944,7 +1137,10 @@
     return el('p', { class: 'note', text: why });
   }
 
-  function showDetail(run) {
+  function showDetail(run, again) {
+    if (!again && drawer.hidden === false && state.drawer && state.drawer.detail === run.i) again = true;
+    state.drawer = { detail: run.i };
+    if (!again) drawer.hidden = true;
     const pairs = [
       ...varying.map((c) => [c, get(run, c), true]),
       ...constant.map((c) => [c, get(run, c), false]),
@@ -952,7 +1148,7 @@
     const curve = { box: null, drawing: interactive(svg('svg', { role: 'img', 'aria-label': 'learning curve' })), legend: el('div', { class: 'legend' }) };
     openDrawer(
       `${run.name}`,
-      el('p', { class: 'note', text: `${accuracyLabel} ${fmt(run.accuracy)}; ${seriesLabel(run.series)}${run.shape ? ', ' + run.shape : ''}. Settings that vary across the runs are in bold.` }),
+      el('p', { class: 'note', text: `${run.live ? `Running: ${run.epochs ? run.epochs.length : 0} of ${run.planned} epochs so far. ` : ''}${accuracyLabel} ${fmt(run.accuracy)}; ${seriesLabel(run.series)}${run.shape ? ', ' + run.shape : ''}. Settings that vary across the runs are in bold.` }),
       el('h3', { text: 'pictures' }),
       pictureBlock(run),
       el('h3', { text: 'learning curve' }),
@@ -966,8 +1162,10 @@
     drawCurves(curve, [run], 'data-detail-curve');
   }
 
-  function showCompare() {
+  function showCompare(again) {
     if (state.selected.length < 2) return;
+    state.drawer = { compare: true };
+    if (!again) drawer.hidden = true;
     const [a, b] = state.selected.slice(0, 2).map((i) => runs[i]);
     const differ = columns.filter((c) => JSON.stringify(get(a, c)) !== JSON.stringify(get(b, c)));
     const body = el(
@@ -992,11 +1190,238 @@
   }
 
   document.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape') drawer.hidden = true;
+    if (event.key === 'Escape') {
+      drawer.hidden = true;
+      state.drawer = null;
+    }
   });
+
+  // The drawer again, for runs that changed (their epochs arrived, or an update came).
+  function redrawDrawer() {
+    if (drawer.hidden || !state.drawer) return;
+    if (state.drawer.compare) showCompare(true);
+    else if (state.drawer.detail !== undefined) showDetail(runs[state.drawer.detail], true);
+  }
+
+  // ---- served: epochs on demand, and what changed since the page's version ----
+  // Fetches the epochs of the given runs that have none yet (served pages only); returns
+  // whether any is still on its way. When they come, the curves and the drawer are drawn again.
+  function ensureEpochs(list) {
+    if (!LIVE) return false;
+    let waiting = false;
+    for (const run of list) {
+      if (run.live || (run.epochs !== null && !run.stale)) continue;
+      waiting = waiting || run.epochs === null;
+      if (run.loading) continue;
+      run.loading = true;
+      fetch(`${LIVE.epochs}?run=${encodeURIComponent(run.id)}`)
+        .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
+        .then((answer) => {
+          run.loading = false;
+          if (run.live) return; // running again meanwhile: its feed has its epochs
+          run.epochs = answer.epochs;
+          run.stale = false;
+          drawCurves(charts.curves, state.selected.map((i) => runs[i]));
+          redrawDrawer();
+        })
+        .catch(() => {
+          run.loading = false;
+          if (run.epochs === null) run.epochs = [];
+        });
+    }
+    return waiting;
+  }
+
+  const liveState = {
+    version: LIVE ? LIVE.version : 0,
+    generation: LIVE ? LIVE.generation : 0,
+    updates: 0,
+    failures: 0,
+    // The milliseconds each update took to fold in, the last first.
+    costs: [],
+    history: [],
+    redraw: null,
+    last: null,
+    progress: null,
+    problems: [],
+  };
+  window.reportLive = liveState;
+
+  function duration(seconds) {
+    if (seconds < 90) return `${Math.round(seconds)} s`;
+    if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+    return `${(seconds / 3600).toFixed(1)} h`;
+  }
+
+  function renderLive() {
+    if (!LIVE) return;
+    const p = liveState.progress;
+    const lines = [];
+    const when = liveState.last ? liveState.last.toLocaleTimeString('en-GB') : 'not yet';
+    const connection =
+      liveState.failures > 0
+        ? `cannot reach harness serve (${liveState.failures} tries); trying again`
+        : `live: updated ${when}`;
+    lines.push(el('p', { id: 'live-status', class: liveState.failures > 0 ? 'offline' : 'online', text: connection }));
+    const running = runs.filter((r) => r.live).length;
+    if (p && p.points > 0) {
+      const where = [p.experiments.join(', '), p.stages.join(', ')].filter(Boolean).join(', ');
+      const left =
+        p.seconds_left === null
+          ? 'time left: after the first epoch'
+          : `about ${duration(p.seconds_left)} left (${p.epochs_left} epochs at ${fmt(p.seconds_per_epoch)} s an epoch, from ${p.epochs_measured} measured)`;
+      lines.push(
+        el('p', {
+          id: 'progress',
+          text: `sweep ${where}: ${p.ok + p.failed} of ${p.points} points done (${p.ok} ok, ${p.failed} failed), ${p.running} running, ${p.pending} pending; ${left}`,
+        }),
+        el('progress', { id: 'progress-bar', max: p.points, value: p.ok + p.failed })
+      );
+    } else {
+      lines.push(el('p', { id: 'progress', text: running > 0 ? `${running} run${running === 1 ? '' : 's'} training; no sweep plan beside these runs` : 'no run is training now' }));
+    }
+    for (const problem of liveState.problems.slice(0, 5)) lines.push(el('p', { class: 'note problem', text: problem }));
+    liveBox.replaceChildren(...lines);
+  }
+
+  // Folds one answer of /api/updates in: committed rows that are new or changed, then the
+  // running runs (all of them, each time). The user's sort, filters, ticks and drawer stay.
+  function applyUpdate(answer) {
+    const t0 = performance.now();
+    if (answer.reload) {
+      location.reload();
+      return;
+    }
+    const headerBefore = JSON.stringify([tableColumns, constant]);
+    const changed = [];
+    const add = (cells) => {
+      const id = String(cells[columnAt.get('run_id')]);
+      let run = byId.get(id);
+      if (!run) {
+        run = { i: runs.length, cells, epochs: null, visible: true };
+        runs.push(run);
+      } else {
+        run.cells = cells;
+        run.tr = null;
+      }
+      prepare(run);
+      notice(run);
+      measure(run);
+      changed.push(run);
+      return run;
+    };
+    for (const cells of answer.rows) {
+      const run = add(cells);
+      run.live = false;
+      run.committed = cells;
+      // Its epochs are the file's now: fetched again when needed (the feed's until then).
+      run.stale = true;
+    }
+    const nowRunning = new Set();
+    for (const live of answer.running) {
+      const run = add(live.cells);
+      run.live = true;
+      run.planned = live.planned_epochs;
+      run.epochs = live.epochs;
+      nowRunning.add(run.id);
+    }
+    // Runs that stopped running without a committed row: killed. Back to their last
+    // committed row if they have one, else shown as interrupted.
+    for (const run of runs) {
+      if (!run.live || nowRunning.has(run.id)) continue;
+      run.live = false;
+      run.tr = null;
+      if (run.committed) {
+        run.cells = run.committed;
+        run.stale = true;
+      } else {
+        run.cells = run.cells.slice();
+        if (has('status')) run.cells[columnAt.get('status')] = 'interrupted';
+      }
+      prepare(run);
+      changed.push(run);
+    }
+    liveState.version = answer.version;
+    liveState.generation = answer.generation;
+    liveState.progress = answer.progress;
+    liveState.problems = answer.problems;
+    DATA.folded = answer.folded;
+    DATA.importance = answer.importance;
+    if (changed.length > 0) {
+      derive();
+      if (!state.sortChosen && !state.sort && sortDefault) state.sort = { column: sortDefault, direction: -1 };
+      const rebuilt = JSON.stringify([tableColumns, constant]) !== headerBefore;
+      if (rebuilt) {
+        for (const run of runs) run.tr = null;
+        buildHeader();
+        layColumns();
+        foldButton.textContent = foldLabel();
+        foldButton.hidden = constant.length === 0;
+      }
+      for (const run of changed) run.visible = passes(run);
+      const phases = {};
+      const phase = (name, work) => {
+        const t = performance.now();
+        work();
+        phases[name] = performance.now() - t;
+      };
+      phase('summary', () => {
+        captionCharts();
+        renderSummary();
+        renderImportance();
+      });
+      const sameColumns = !rebuilt;
+      phase('sort', () => sortRows(sameColumns ? changed : null));
+      phase('charts', () => {
+        const charted = [charts.params, charts.seconds, charts.parallel];
+        liveState.redraw = 'added';
+        if (!sameColumns || !charted.every((chart) => chart.add && chart.add(changed))) {
+          liveState.redraw = 'full';
+          drawScatter(charts.params, 'params', 'parameters (weights and biases)');
+          drawScatter(charts.seconds, 'train_seconds', 'training time (seconds)');
+          drawParallel(charts.parallel);
+        }
+      });
+      phase('selection', () => selectionChanged(false));
+      phase('drawer', redrawDrawer);
+      liveState.phases = phases;
+    }
+    liveState.updates += 1;
+    liveState.last = new Date();
+    renderLive();
+    const ms = performance.now() - t0;
+    liveState.costs.unshift(ms);
+    liveState.costs.length = Math.min(liveState.costs.length, 20);
+    // Each update that changed something: how many rows it brought, what it cost, and whether
+    // the charts were drawn again whole or had marks added.
+    if (changed.length > 0) {
+      liveState.history.push({ rows: answer.rows.length, running: answer.running.length, ms, charts: liveState.redraw });
+      if (liveState.history.length > 100) liveState.history.shift();
+    }
+  }
+
+  function poll() {
+    const url = `${LIVE.updates}?since=${liveState.version}&generation=${liveState.generation}`;
+    fetch(url, { cache: 'no-store' })
+      .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
+      .then((answer) => {
+        liveState.failures = 0;
+        applyUpdate(answer);
+        setTimeout(poll, LIVE.interval_ms);
+      })
+      .catch(() => {
+        liveState.failures += 1;
+        renderLive();
+        setTimeout(poll, Math.min(10000, LIVE.interval_ms * (1 + liveState.failures)));
+      });
+  }
 
   sortRows();
   drawCharts();
   selectionChanged();
   window.reportReady = { milliseconds: performance.now() - started, runs: runs.length };
+  if (LIVE) {
+    renderLive();
+    poll();
+  }
 })();

@@ -3,12 +3,14 @@
 //! or not at all ([`journal`]), `harness merge` ([`merge`]) and `harness upgrade`
 //! ([`upgrade`]), a trained network found and checked beside its row ([`saved`]), the one check
 //! of every command's outputs against its inputs ([`claims`]) and the locks of the runs being
-//! trained ([`running`]).
+//! trained ([`running`]), with the live feed beside them that `harness serve` shows
+//! ([`live`]), which is not the record.
 
 pub mod results;
 pub mod journal;
 pub mod claims;
 pub mod running;
+pub mod live;
 pub mod merge;
 pub mod upgrade;
 pub mod saved;

@@ -611,27 +611,49 @@ pub fn read_existing<T: Row>(path: &Path) -> Result<Vec<T>> {
     }
 }
 
+/// Every row of a results file, read under a shared lock and without writing anything (for
+/// readers that must never write, `harness serve`): none if the file does not exist. Unlike
+/// [`read_existing`], a commit that a crash interrupted is not finished here; the caller checks
+/// for the runs file's journal first and keeps its last rows while there is one.
+pub fn read_without_writing<T: Row>(path: &Path) -> Result<Vec<T>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    crate::input::regular_file(path, T::WHAT, crate::input::CSV_MAX)?;
+    let locked = Locked::open_shared(path, T::WHAT)?;
+    parse(&locked.contents()?, path)
+}
+
 /// The row that stands for each run: for every run_id, the latest row (by `started_at`, then
 /// by position) whose status is not `failed`, or the latest failed row when every attempt
 /// failed. In order of each run_id's first row.
 pub fn effective(rows: &[RunRow]) -> Vec<&RunRow> {
+    effective_positions(rows.iter())
+        .into_iter()
+        .map(|k| &rows[k])
+        .collect()
+}
+
+/// [`effective`] over rows that are not in one slice (several files'): the positions, in the
+/// iteration's order, of the rows that stand for each run.
+pub fn effective_positions<'a>(rows: impl IntoIterator<Item = &'a RunRow>) -> Vec<usize> {
     let mut order: Vec<&str> = Vec::new();
-    let mut best: HashMap<&str, &RunRow> = HashMap::new();
-    for row in rows {
+    let mut best: HashMap<&str, (usize, &RunRow)> = HashMap::new();
+    for (k, row) in rows.into_iter().enumerate() {
         match best.get(row.run_id.as_str()) {
             None => {
                 order.push(&row.run_id);
-                best.insert(&row.run_id, row);
+                best.insert(&row.run_id, (k, row));
             }
-            Some(current) => {
+            Some((_, current)) => {
                 let rank = |r: &RunRow| (r.status != Status::Failed, r.started_at.clone());
                 if rank(row) >= rank(current) {
-                    best.insert(&row.run_id, row);
+                    best.insert(&row.run_id, (k, row));
                 }
             }
         }
     }
-    order.into_iter().map(|id| best[id]).collect()
+    order.into_iter().map(|id| best[id].0).collect()
 }
 
 /// The epoch rows of the given attempts, in file order.

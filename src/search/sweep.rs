@@ -230,6 +230,8 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
         }
         let states = recorded_states(&refs)?;
         let todo = todo(&refs, &states, options);
+        // What `harness serve` shows as this stage's pending points, while it runs.
+        let _plan = (!todo.is_empty()).then(|| publish_plan(experiment, rung, &refs, options));
         let workers = run_workers(experiment, rung, &todo, options)?;
         tally.failed_now += workers.failed;
         // Tally from the results files: they are the record, whatever the workers printed.
@@ -306,6 +308,41 @@ pub fn sweep(experiment: &Experiment, options: &Options) -> Result<u8> {
 /// Every file the sweep's points read and write, with the experiment and its base config as
 /// inputs: checked before any point starts, so that no point's output is another's input or
 /// another point's output of another kind.
+/// Publishes the points of a stage for the live view ([`crate::record::live`]), beside the
+/// first point's runs file.
+fn publish_plan(
+    experiment: &Experiment,
+    rung: u32,
+    points: &[&Point],
+    options: &Options,
+) -> crate::record::live::PlanFile {
+    use crate::record::live::{Plan, PlanFile, PlannedPoint};
+    let stage = if experiment.halving.is_some() {
+        format!("rung {rung}")
+    } else if experiment.tpe_plan().is_some() {
+        format!("wave {rung}")
+    } else {
+        String::new()
+    };
+    let plan = Plan {
+        experiment: experiment.path.display().to_string(),
+        stage,
+        jobs: options.jobs.max(1),
+        pid: std::process::id(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        points: points
+            .iter()
+            .map(|p| PlannedPoint {
+                run_id: p.run_id.clone(),
+                name: p.settings.name.clone(),
+                epochs: p.settings.last_epoch() as u64,
+            })
+            .collect(),
+    };
+    crate::record::live::clean(&points[0].settings.output.runs);
+    PlanFile::publish(&points[0].settings.output.runs, &plan)
+}
+
 fn claims(experiment: &Experiment, shard: Option<Shard>) -> crate::record::claims::Claims {
     let mut claims = crate::record::claims::Claims::new();
     claims.reads(&experiment.path, "the experiment");

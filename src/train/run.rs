@@ -352,10 +352,16 @@ pub fn run(
             last_epoch,
         )
     });
+    // The live view's feed (not the record): the row to be, then each epoch as it ends.
+    crate::record::live::clean(&settings.output.runs);
+    let feed = crate::record::live::Feed::start(&settings.output.runs, &row, last_epoch as u64);
     let mut observer = Watch {
         display: Display::new(progress, last_epoch),
         writer,
         failed_writes: 0,
+        feed,
+        run_id: row.run_id.clone(),
+        attempt: row.attempt.clone(),
     };
     #[cfg(feature = "wgpu")]
     if selected.backend == BackendName::Wgpu && progress != Progress::Quiet {
@@ -421,7 +427,7 @@ pub fn run(
                     }
                 }
             }
-            epoch_rows(&row, &outcome.epochs)
+            epoch_rows(&row.run_id, &row.attempt, &outcome.epochs)
         }
         Err(error) => {
             row.status = Status::Failed;
@@ -889,12 +895,12 @@ fn fill_metrics(row: &mut RunRow, outcome: &Outcome) {
     };
 }
 
-fn epoch_rows(row: &RunRow, epochs: &[EpochMetrics]) -> Vec<EpochRow> {
+fn epoch_rows(run_id: &str, attempt: &str, epochs: &[EpochMetrics]) -> Vec<EpochRow> {
     epochs
         .iter()
         .map(|e| EpochRow {
-            run_id: row.run_id.clone(),
-            attempt: row.attempt.clone(),
+            run_id: run_id.to_string(),
+            attempt: attempt.to_string(),
             epoch: e.epoch as u64,
             learning_rate: e.learning_rate,
             train_loss: e.train_loss,
@@ -943,12 +949,17 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic".to_string())
 }
 
-/// What a run's training loop reports to: the progress display, and the checkpoint writer.
+/// What a run's training loop reports to: the progress display, the checkpoint writer and the
+/// live view's feed.
 struct Watch {
     display: Display,
     writer: Option<checkpoint::Writer>,
     /// Checkpoints that could not be written.
     failed_writes: usize,
+    /// Removed when the run is done: dropped after the commit, with the rest of `run`'s state.
+    feed: crate::record::live::Feed,
+    run_id: String,
+    attempt: String,
 }
 
 impl Observer for Watch {
@@ -965,6 +976,8 @@ impl Observer for Watch {
     }
 
     fn snapshot(&mut self, snapshot: &Snapshot<'_>) {
+        self.feed
+            .epochs(&epoch_rows(&self.run_id, &self.attempt, snapshot.epochs));
         let Some(writer) = &mut self.writer else {
             return;
         };

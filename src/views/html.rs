@@ -156,60 +156,100 @@ impl ReportData {
 pub fn collect(runs_csv: &Path, epochs_csv: &Path) -> Result<ReportData> {
     crate::input::regular_file(runs_csv, "runs file", crate::input::CSV_MAX)?;
     let all = results::read_runs(runs_csv)?;
-    let shown = results::effective(&all);
-    let columns = results::columns::<RunRow>();
-    let numeric: Vec<bool> = {
-        let sample = serde_json::to_value(RunRow::default()).expect("a row serializes");
-        columns
-            .iter()
-            .map(|c| !matches!(sample.get(c), Some(serde_json::Value::String(_))))
-            .collect()
-    };
-    let rows: Vec<Vec<Cell>> = shown
-        .iter()
-        .map(|row| {
-            let value = serde_json::to_value(row).expect("a row serializes");
-            columns.iter().map(|c| json_cell(value.get(c))).collect()
-        })
-        .collect();
+    let epochs = results::read_epochs(epochs_csv)?;
+    Ok(assemble(
+        &all,
+        Some(&epochs),
+        runs_csv.display().to_string(),
+    ))
+}
 
-    let epoch_columns: Vec<String> = results::columns::<EpochRow>()
+/// The columns of runs.csv, and whether each holds numbers.
+pub fn run_columns() -> (Vec<String>, Vec<bool>) {
+    let columns = results::columns::<RunRow>();
+    let sample = serde_json::to_value(RunRow::default()).expect("a row serializes");
+    let numeric = columns
+        .iter()
+        .map(|c| !matches!(sample.get(c), Some(serde_json::Value::String(_))))
+        .collect();
+    (columns, numeric)
+}
+
+/// The columns of epochs.csv a page shows: all but the run's keys (`run_id`, `attempt`).
+pub fn epoch_columns() -> Vec<String> {
+    results::columns::<EpochRow>()
         .into_iter()
         .filter(|c| c != "run_id" && c != "attempt")
-        .collect();
-    let epoch_rows = results::read_epochs(epochs_csv)?;
-    let mut by_attempt: HashMap<&str, Vec<&EpochRow>> = HashMap::new();
-    for epoch in &epoch_rows {
-        by_attempt
-            .entry(epoch.attempt.as_str())
-            .or_default()
-            .push(epoch);
-    }
-    let epochs = shown
-        .iter()
-        .map(|row| {
-            let mut rows = by_attempt
-                .get(row.attempt.as_str())
-                .cloned()
-                .unwrap_or_default();
-            rows.sort_by_key(|e| e.epoch);
-            rows.iter()
-                .map(|epoch| {
-                    let value = serde_json::to_value(epoch).expect("a row serializes");
-                    epoch_columns
-                        .iter()
-                        .map(|c| json_cell(value.get(c)))
+        .collect()
+}
+
+/// A run's row as the page's cells, in [`run_columns`] order.
+pub fn row_cells(row: &RunRow, columns: &[String]) -> Vec<Cell> {
+    let value = serde_json::to_value(row).expect("a row serializes");
+    columns.iter().map(|c| json_cell(value.get(c))).collect()
+}
+
+/// An epoch's row as the page's cells, in [`epoch_columns`] order.
+pub fn epoch_cells(epoch: &EpochRow, columns: &[String]) -> Vec<Cell> {
+    let value = serde_json::to_value(epoch).expect("a row serializes");
+    columns.iter().map(|c| json_cell(value.get(c))).collect()
+}
+
+/// The page's data from a runs file's rows (every attempt) and its epochs file's rows; without
+/// `epochs` (`harness serve`, which sends a run's epochs when the page asks) the rows have none.
+pub fn assemble(all: &[RunRow], epochs: Option<&[EpochRow]>, source: String) -> ReportData {
+    let shown = results::effective(all);
+    let (columns, numeric) = run_columns();
+    let rows: Vec<Vec<Cell>> = shown.iter().map(|row| row_cells(row, &columns)).collect();
+    let epoch_columns = epoch_columns();
+    let epochs = match epochs {
+        Some(epoch_rows) => {
+            let mut by_attempt: HashMap<&str, Vec<&EpochRow>> = HashMap::new();
+            for epoch in epoch_rows {
+                by_attempt
+                    .entry(epoch.attempt.as_str())
+                    .or_default()
+                    .push(epoch);
+            }
+            shown
+                .iter()
+                .map(|row| {
+                    let mut rows = by_attempt
+                        .get(row.attempt.as_str())
+                        .cloned()
+                        .unwrap_or_default();
+                    rows.sort_by_key(|e| e.epoch);
+                    rows.iter()
+                        .map(|e| epoch_cells(e, &epoch_columns))
                         .collect()
                 })
                 .collect()
-        })
-        .collect();
-    let importance = crate::search::importance::of_runs(&shown, crate::config::Metric::ValAccuracy)
+        }
+        None => Vec::new(),
+    };
+    let importance = importance_panel(&shown);
+    ReportData {
+        importance,
+        source,
+        folded: all.len() - shown.len(),
+        columns,
+        numeric,
+        rows,
+        epoch_columns,
+        epochs,
+    }
+}
+
+/// Which settings mattered, when runs held images out and some setting varies.
+pub fn importance_panel(shown: &[&RunRow]) -> Option<ImportancePanel> {
+    use crate::config::Metric;
+    use crate::search::importance;
+    importance::of_runs(shown, Metric::ValAccuracy)
         .ok()
         .filter(|(settings, used)| !settings.is_empty() && *used >= 2)
         .map(|(settings, used)| ImportancePanel {
-            method: crate::search::importance::METHOD.to_string(),
-            metric: crate::config::Metric::ValAccuracy.to_string(),
+            method: importance::METHOD.to_string(),
+            metric: Metric::ValAccuracy.to_string(),
             runs: used,
             settings: settings
                 .iter()
@@ -221,17 +261,7 @@ pub fn collect(runs_csv: &Path, epochs_csv: &Path) -> Result<ReportData> {
                     )
                 })
                 .collect(),
-        });
-    Ok(ReportData {
-        importance,
-        source: runs_csv.display().to_string(),
-        folded: all.len() - shown.len(),
-        columns,
-        numeric,
-        rows,
-        epoch_columns,
-        epochs,
-    })
+        })
 }
 
 /// A cell from a row's value: a number, text, or missing (NaN serializes as null).
@@ -394,6 +424,19 @@ struct Page<'a> {
     max_pictures: usize,
     palette: Palette,
     version: &'static str,
+    /// Served by `harness serve`: where the page asks for what changed, and from where.
+    live: Option<&'a Live>,
+}
+
+/// What a served page needs to follow the runs ([`crate::views::serve`]): the version and
+/// generation of the rows it was made with, and how often to ask for more.
+#[derive(Clone, Debug, Serialize)]
+pub struct Live {
+    pub version: u64,
+    pub generation: u64,
+    pub interval_ms: u64,
+    pub updates: &'static str,
+    pub epochs: &'static str,
 }
 
 /// The series colours of the static charts ([`crate::views::plot::activation_colour`]), so that the
@@ -459,6 +502,7 @@ pub fn write(options: &Options) -> Result<Written> {
         &pictures,
         &problems,
         options.max_pictures,
+        None,
     )?;
     write_atomically(&options.output, html.as_bytes())?;
     Ok(Written {
@@ -469,13 +513,15 @@ pub fn write(options: &Options) -> Result<Written> {
     })
 }
 
-/// The page: style, data and script inlined; a Content-Security-Policy that allows no request.
+/// The page: style, data and script inlined; a Content-Security-Policy that allows no request,
+/// or when `live` (served), requests to the server it came from only.
 pub fn render(
     data: &ReportData,
     epochs_csv: &Path,
     pictures: &BTreeMap<String, Pictures>,
     problems: &[String],
     max_pictures: usize,
+    live: Option<&Live>,
 ) -> Result<String> {
     let page = Page {
         data,
@@ -494,6 +540,12 @@ pub fn render(
                 .collect(),
         },
         version: env!("CARGO_PKG_VERSION"),
+        live,
+    };
+    let connect = if live.is_some() {
+        "connect-src 'self'; "
+    } else {
+        ""
     };
     let json = script_json(&serde_json::to_string(&page)?);
     let mut html = String::with_capacity(json.len() + SCRIPT.len() + STYLE.len() + 2048);
@@ -503,10 +555,10 @@ pub fn render(
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; font-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; {connect}script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; font-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
-<title>harness report: {title}</title>
+<title>harness {kind}: {title}</title>
 <script>
 window.reportErrors = [];
 window.addEventListener('error', function (e) {{ window.reportErrors.push(String(e.message)); }});
@@ -530,6 +582,7 @@ window.addEventListener('error', function (e) {{ window.reportErrors.push(String
 </html>
 "#,
         title = html_text(&data.source),
+        kind = if live.is_some() { "live" } else { "report" },
     )?;
     Ok(html)
 }
