@@ -27,7 +27,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::record::results::{self, EpochRow, Row, RunRow};
-use crate::record::running;
+use crate::record::running::{self, same_file};
 
 /// The most bytes read of one live or plan file (a run of 10,000 epochs is ~2.5 MB).
 pub const LIVE_MAX: u64 = 16 << 20;
@@ -128,20 +128,6 @@ impl Drop for Held {
         let _ = fs::remove_file(&self.path);
         let _ = self.file.unlock();
     }
-}
-
-#[cfg(unix)]
-fn same_file(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), fs::metadata(path)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-        _ => false,
-    }
-}
-
-#[cfg(not(unix))]
-fn same_file(_: &File, path: &Path) -> bool {
-    path.exists()
 }
 
 /// The live file of `run_id` beside the runs file `runs`.

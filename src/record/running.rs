@@ -111,8 +111,9 @@ fn lock_with(runs: &Path, run_id: &str, attempt: &str, wait: bool) -> Result<Tak
     }
 }
 
+/// Whether `file` is still the file at `path` (not removed or replaced since it was opened).
 #[cfg(unix)]
-fn same_file(file: &File, path: &Path) -> bool {
+pub(crate) fn same_file(file: &File, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (file.metadata(), fs::metadata(path)) {
         (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
@@ -121,7 +122,7 @@ fn same_file(file: &File, path: &Path) -> bool {
 }
 
 #[cfg(not(unix))]
-fn same_file(_: &File, path: &Path) -> bool {
+pub(crate) fn same_file(_: &File, path: &Path) -> bool {
     path.exists()
 }
 
