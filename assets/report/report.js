@@ -13,7 +13,16 @@
 'use strict';
 (function () {
   const started = performance.now();
+  // What the page's opening cost, step by step (window.reportReady.phases).
+  const phases = {};
+  let phaseStart = started;
+  const loaded = (name) => {
+    const now = performance.now();
+    phases[name] = now - phaseStart;
+    phaseStart = now;
+  };
   const DATA = JSON.parse(document.getElementById('report-data').textContent);
+  loaded('parse');
   const LIVE = DATA.live || null;
   const SVGNS = 'http://www.w3.org/2000/svg';
   const columns = DATA.columns;
@@ -41,7 +50,12 @@
   const byId = new Map();
   const get = (run, name) => (has(name) ? run.cells[columnAt.get(name)] : undefined);
 
+  const colours = new Map();
   function colourOf(series) {
+    if (!colours.has(series)) colours.set(series, paletteColour(series));
+    return colours.get(series);
+  }
+  function paletteColour(series) {
     const known = own(DATA.palette.known, series);
     if (known) return known;
     // FNV-1a over the UTF-8 bytes, as src/plot.rs's activation_colour.
@@ -94,15 +108,18 @@
   let kinds, accuracyLabel, varying, constant, settings, sortDefault, tableColumns;
   const firstValue = new Map();
   const varies = new Set();
+  // (Cells are numbers, strings or null, so that === is the equality JSON has.)
   function notice(run) {
-    for (const [k, name] of columns.entries()) {
+    for (let k = 0; k < columns.length; k++) {
+      const name = columns[k];
       if (varies.has(name)) continue;
-      const value = JSON.stringify(run.cells[k]);
+      const value = run.cells[k];
       if (!firstValue.has(name)) firstValue.set(name, value);
       else if (firstValue.get(name) !== value) varies.add(name);
     }
   }
   for (const run of runs) notice(run);
+  loaded('runs');
   function derive() {
     kinds = new Set(runs.filter((r) => r.accuracy !== null).map((r) => r.accuracyKind));
     accuracyLabel =
@@ -180,13 +197,25 @@
     return String(Number(value.toPrecision(4)));
   }
 
-  const collator = new Intl.Collator('en', { numeric: true });
-  function compare(a, b) {
-    const missingA = a === null || a === undefined;
-    const missingB = b === null || b === undefined;
-    if (missingA || missingB) return missingA === missingB ? 0 : missingA ? 1 : -1;
+  // Sort keys: numbers as they are; text in lower case with each run of digits made to sort
+  // as its number ("run-9" before "run-10"), compared as plain strings: many times faster than
+  // a collator over 10,000 names.
+  const textKey = (text) =>
+    text.toLowerCase().replace(/\d+/g, (digits) => {
+      const number = digits.replace(/^0+(?=\d)/, '');
+      return `\u0000${String.fromCharCode(0x20 + Math.min(number.length, 0xffd0))}${number}`;
+    });
+  const keyOf = (value) => (typeof value === 'number' ? value : textKey(String(value)));
+  function compareKeys(a, b) {
     if (typeof a === 'number' && typeof b === 'number') return a - b;
-    return collator.compare(String(a), String(b));
+    const [x, y] = [typeof a === 'number' ? textKey(String(a)) : a, typeof b === 'number' ? textKey(String(b)) : b];
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  // Missing values (null) after every other, in either direction.
+  const isMissing = (value) => value === null || value === undefined;
+  function compare(a, b) {
+    if (isMissing(a) || isMissing(b)) return isMissing(a) === isMissing(b) ? 0 : isMissing(a) ? 1 : -1;
+    return compareKeys(keyOf(a), keyOf(b));
   }
 
   // ---- filters: "text" contains; numbers "0.9..0.95", "..0.9", ">0.9", "<=100", "=5", "5" ----
@@ -360,13 +389,21 @@
     );
   }
 
+  // A chart: an SVG for its axes, labels and the few marks that are ticked or hovered, over a
+  // canvas for the rest (a 10,000-run page would otherwise lay out and paint 30,000 SVG
+  // elements). Its marks are data in drawing order (chart.marks), which the canvas, hovering
+  // and the tests read.
   function figure(id, caption, wide) {
     const box = el('figure', { id, class: wide ? 'chart wide' : 'chart' });
     const title = el('figcaption', { text: caption() });
-    const drawing = interactive(svg('svg', { role: 'img', 'aria-label': caption() }));
+    const drawing = svg('svg', { role: 'img', 'aria-label': caption() });
+    const canvas = el('canvas', { class: 'marks', 'aria-hidden': 'true' });
+    const plot = el('div', { class: 'plot' }, canvas, drawing);
     const legend = el('div', { class: 'legend' });
-    box.append(title, drawing, legend);
-    return { box, drawing, legend, title, caption };
+    box.append(title, plot, legend);
+    const chart = { box, plot, drawing, canvas, legend, title, caption, marks: [], kind: null };
+    interactive(chart);
+    return chart;
   }
 
   const table = el('table', { id: 'runs' });
@@ -458,12 +495,28 @@
   // without measuring every cell again after each sort. Widths only grow as runs arrive.
   const longest = new Map(columns.map((name) => [name, name.length + 2]));
   function measure(run) {
-    for (const [k, name] of columns.entries()) {
-      const length = fmt(run.cells[k]).length;
-      if (length > longest.get(name)) longest.set(name, length);
+    for (let k = 0; k < columns.length; k++) {
+      const length = shownLength(run.cells[k]);
+      if (length > longest.get(columns[k])) longest.set(columns[k], length);
     }
   }
+  // How many characters fmt(value) has, or a few more: without formatting 540,000 numbers.
+  function shownLength(value) {
+    if (typeof value !== 'number') return value === null || value === undefined ? 3 : String(value).length;
+    const sign = value < 0 ? 1 : 0;
+    const a = Math.abs(value);
+    if (Number.isInteger(value)) {
+      const digits = String(a).length;
+      return sign + digits + (a >= 10000 ? Math.floor((digits - 1) / 3) : 0);
+    }
+    if (a >= 1000) return sign + String(Math.round(a)).length;
+    if (a < 1e-6) return 10;
+    // Four significant digits: the digits before the point, the point, and those after.
+    const e = Math.floor(Math.log10(a));
+    return sign + Math.max(1, e + 1) + 1 + Math.max(0, 3 - e);
+  }
   for (const run of runs) measure(run);
+  loaded('widths');
   const widthOf = (name) => {
     const extra = name === 'name' || (!has('name') && name === 'run_id') ? 90 : 0;
     return Math.min(320, Math.max(64, longest.get(name) * 8.2 + 34 + extra));
@@ -479,9 +532,9 @@
   }
   layColumns();
 
-  // Rows are made when first shown, many at a time from one HTML string, and at most
-  // state.limit of them are in the table at once: a 1,000-run page sorts and filters without
-  // laying out a thousand rows. One listener on the body serves every row.
+  // Rows are made when first shown, many at a time from one HTML string, and only those in
+  // and near the table's view are in the document ([paintRows]): a 10,000-run page sorts and
+  // filters laying out a screenful of rows. One listener on the body serves every row.
   const escape = (text) =>
     String(text).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
   const nameColumn = has('name') ? 'name' : 'run_id';
@@ -521,16 +574,6 @@
     }
   }
   for (const run of runs) run.visible = true;
-  state.limit = 200;
-  const moreButton = el('button', {
-    id: 'more-rows',
-    type: 'button',
-    onclick: () => {
-      state.limit = Infinity;
-      renderRows();
-    },
-  });
-  table.after(moreButton);
 
   tbody.addEventListener('change', (event) => {
     if (!event.target.classList.contains('pick')) return;
@@ -551,25 +594,26 @@
   });
 
   let order = runs.slice();
+  // The order of two runs under the sort as it is (then by their place in the file).
   function rowOrder() {
+    if (!state.sort) return (a, b) => a.i - b.i;
     const { column, direction } = state.sort;
     const at = columnAt.get(column);
     return (a, b) => {
-      const va = a.cells[at];
-      const vb = b.cells[at];
-      const missing = (va === null || va === undefined) - (vb === null || vb === undefined);
-      if (missing !== 0) return missing; // missing values last in either direction
-      return direction * compare(va, vb) || a.i - b.i;
+      const [va, vb] = [a.cells[at], b.cells[at]];
+      const missing = isMissing(va) - isMissing(vb);
+      if (missing !== 0) return missing;
+      return (isMissing(va) ? 0 : direction * compareKeys(keyOf(va), keyOf(vb))) || a.i - b.i;
     };
   }
 
   // With `changed` (a few runs that arrived or changed), each is put in its place in the order
-  // as it is, rather than sorting every run again.
+  // as it is, rather than sorting every run again. Else every run is sorted, on keys made once.
   function sortRows(changed) {
     if (changed && changed.length < 100 && order.length + changed.length >= runs.length) {
       const moved = new Set(changed);
       order = order.filter((run) => !moved.has(run));
-      const before = state.sort ? rowOrder() : (a, b) => a.i - b.i;
+      const before = rowOrder();
       for (const run of moved) {
         let lo = 0;
         let hi = order.length;
@@ -580,9 +624,19 @@
         }
         order.splice(lo, 0, run);
       }
+    } else if (state.sort) {
+      const at = columnAt.get(state.sort.column);
+      const direction = state.sort.direction;
+      const keyed = runs.map((run) => {
+        const value = run.cells[at];
+        return { run, missing: isMissing(value), key: isMissing(value) ? null : keyOf(value) };
+      });
+      keyed.sort(
+        (a, b) => a.missing - b.missing || (a.missing ? 0 : direction * compareKeys(a.key, b.key)) || a.run.i - b.run.i
+      );
+      order = keyed.map((k) => k.run);
     } else {
       order = runs.slice();
-      if (state.sort) order.sort(rowOrder());
     }
     for (const th of headerRow.querySelectorAll('th[data-col]')) {
       const sorted = state.sort && th.dataset.col === state.sort.column;
@@ -592,17 +646,71 @@
     renderRows();
   }
 
+  // The matching runs in order, of which the rows in the table's view, and ROWS_AROUND more
+  // each side, are in the document; a spacer row above and below stands for the others, so
+  // that the scroll bar is as long as the whole list. Rows are of one height (one line each).
+  const ROWS_AROUND = 8;
+  const tableWrap = table.parentElement;
+  let matching = [];
+  let rowHeight = 0;
+  // What the table holds now: the runs shown, and the spacers' rows above and below.
+  let painted = { shown: [], above: null, below: null };
   function renderRows() {
-    const matching = order.filter((run) => run.visible);
-    const shown = matching.slice(0, state.limit);
-    makeRows(shown);
-    tbody.replaceChildren(...shown.map((run) => run.tr));
-    countLine.textContent =
-      `${matching.length} of ${runs.length} runs match` +
-      (shown.length < matching.length ? `; the first ${shown.length} are listed` : '');
-    moreButton.hidden = shown.length >= matching.length;
-    moreButton.textContent = `list all ${matching.length} matching runs`;
+    matching = order.filter((run) => run.visible);
+    paintRows(true);
+    countLine.textContent = `${matching.length} of ${runs.length} runs match`;
   }
+  function spacer(rows) {
+    const tr = el('tr', { class: 'spacer', 'aria-hidden': 'true' });
+    tr.append(el('td', { colspan: tableColumns.length + 1, style: `height:${rows * rowHeight}px` }));
+    return tr;
+  }
+  // The rows in view (and ROWS_AROUND each side) put in the table. When they are the rows it
+  // has (an update whose runs land out of view, a scroll within the margin), only the
+  // spacers change: the browser lays out no row again.
+  function paintRows(again) {
+    const height = rowHeight || 30;
+    const below = Math.max(0, tableWrap.scrollTop - thead.offsetHeight);
+    const first = Math.max(0, Math.floor(below / height) - ROWS_AROUND);
+    // (The table's box is up to 75% of the window high: before its rows are in, it is less.)
+    const screen = Math.ceil(Math.max(tableWrap.clientHeight, 0.75 * window.innerHeight) / height);
+    const last = Math.min(matching.length, first + screen + 2 * ROWS_AROUND);
+    const shown = matching.slice(first, last);
+    const same =
+      shown.length === painted.shown.length &&
+      shown.every((run, k) => run === painted.shown[k] && run.tr && run.tr.parentNode === tbody);
+    if (same && !again) return;
+    if (same && (first > 0) === !!painted.above && (last < matching.length) === !!painted.below) {
+      if (painted.above) painted.above.firstChild.style.height = `${first * rowHeight}px`;
+      if (painted.below) painted.below.firstChild.style.height = `${(matching.length - last) * rowHeight}px`;
+      return;
+    }
+    makeRows(shown);
+    const nodes = shown.map((run) => run.tr);
+    if (!rowHeight && nodes.length > 0) {
+      tbody.replaceChildren(nodes[0]);
+      rowHeight = nodes[0].getBoundingClientRect().height || 30;
+    }
+    painted = {
+      shown,
+      above: first > 0 ? spacer(first) : null,
+      below: last < matching.length ? spacer(matching.length - last) : null,
+    };
+    tbody.replaceChildren(...[painted.above, ...nodes, painted.below].filter(Boolean));
+  }
+  let scrolled = false;
+  tableWrap.addEventListener(
+    'scroll',
+    () => {
+      if (scrolled) return;
+      scrolled = true;
+      requestAnimationFrame(() => {
+        scrolled = false;
+        paintRows();
+      });
+    },
+    { passive: true }
+  );
 
   let redraw = null;
   function applyFilters() {
@@ -617,11 +725,7 @@
   function selectionChanged(marksToo = true) {
     const chosen = new Set(state.selected);
     for (const run of runs) if (run.checkbox) run.checkbox.checked = chosen.has(run.i);
-    if (marksToo) {
-      for (const node of document.querySelectorAll('#charts [data-run]')) {
-        node.classList.toggle('selected', chosen.has(Number(node.dataset.run)));
-      }
-    }
+    if (marksToo) for (const chart of marked) drawPicked(chart);
     compareButton.disabled = state.selected.length < 2;
     compareButton.textContent =
       state.selected.length >= 2
@@ -654,26 +758,168 @@
     tip.style.top = `${Math.max(4, y)}px`;
   }
 
-  // Charts listen once for all their marks (a 1,000-run page has thousands): hovering a mark
-  // with data-run names its run, clicking it opens the run's detail.
-  function interactive(drawing) {
+  // Where the SVG's user units are on the screen (its viewBox is fitted, centred, into its box).
+  function viewOf(chart) {
+    const r = chart.drawing.getBoundingClientRect();
+    const box = chart.drawing.viewBox.baseVal;
+    const scale = box && box.width > 0 ? Math.min(r.width / box.width, r.height / box.height) || 1 : 1;
+    const dx = box ? (r.width - box.width * scale) / 2 : 0;
+    const dy = box ? (r.height - box.height * scale) / 2 : 0;
+    return { r, scale, dx, dy };
+  }
+
+  // Each chart listens once for all its marks: an SVG mark with data-run names its run (the
+  // curves, the ticked marks), else the chart's hit test finds the canvas mark under the
+  // pointer. Hovering shows the run's numbers and outlines its mark; a click opens its detail.
+  function interactive(chart) {
     const runOf = (event) => {
       const mark = event.target.closest && event.target.closest('[data-run]');
-      return mark ? runs[Number(mark.dataset.run)] : null;
+      if (mark) return runs[Number(mark.dataset.run)];
+      if (!chart.kind || chart.marks.length === 0) return null;
+      const view = viewOf(chart);
+      const x = (event.clientX - view.r.left - view.dx) / view.scale;
+      const y = (event.clientY - view.r.top - view.dy) / view.scale;
+      const hit = chart.kind.hit(x, y, chart.marks);
+      return hit ? hit.run : null;
     };
-    drawing.addEventListener('pointermove', (event) => {
+    const hover = (run) => {
+      if (!chart.kind) return;
+      const g = chart.drawing.querySelector('g.hover');
+      if (!g) return;
+      const mark = run && chart.marks.find((m) => m.run === run);
+      g.innerHTML = mark ? chart.kind.markup(mark, 'hover') : '';
+    };
+    chart.plot.addEventListener('pointermove', (event) => {
       const run = runOf(event);
       if (run) showTip(event, run);
       else tip.hidden = true;
+      hover(run);
     });
-    drawing.addEventListener('pointerleave', () => {
+    chart.plot.addEventListener('pointerleave', () => {
       tip.hidden = true;
+      hover(null);
     });
-    drawing.addEventListener('click', (event) => {
+    chart.plot.addEventListener('click', (event) => {
       const run = runOf(event);
       if (run) showDetail(run);
     });
-    return drawing;
+  }
+
+  // A chart of the drawer (SVG only: a run's or two runs' learning curves).
+  function drawerChart(label) {
+    const drawing = svg('svg', { role: 'img', 'aria-label': label });
+    const chart = { box: null, plot: drawing, drawing, canvas: null, legend: el('div', { class: 'legend' }), marks: [], kind: null };
+    interactive(chart);
+    return chart;
+  }
+
+  // ---- marks on a canvas ----
+  // A chart's kind says how to draw one mark on the canvas (paint), as SVG when ticked or
+  // hovered (markup), whether a run would fit the axes as drawn (fits) and which mark is at a
+  // point (hit). The canvas is painted in slices of about SLICE_MS, one a frame, into a canvas
+  // off the page that replaces the shown one when complete: in software, 10,000 runs' marks
+  // take a few hundred milliseconds, which must freeze neither the page nor an update.
+  const SLICE_MS = 24;
+  const painting = new Set();
+  const paintStats = { started: null, frames: 0, longest: 0, done: null };
+  function repaint(chart) {
+    const view = viewOf(chart);
+    const ratio = window.devicePixelRatio || 1;
+    const work = el('canvas', { class: 'marks', 'aria-hidden': 'true' });
+    work.width = Math.max(1, Math.round(view.r.width * ratio));
+    work.height = Math.max(1, Math.round(view.r.height * ratio));
+    const context = work.getContext('2d', { willReadFrequently: true });
+    context.setTransform(view.scale * ratio, 0, 0, view.scale * ratio, view.dx * ratio, view.dy * ratio);
+    chart.job = { work, context, next: 0, batch: 400 };
+    chart.view = view;
+    const box = chart.plot.getBoundingClientRect();
+    chart.paintedSize = [box.width, box.height];
+    if (chart.kind && chart.kind.background) chart.kind.background(context);
+    if (painting.size === 0) {
+      paintStats.started = performance.now();
+      paintStats.frames = 0;
+      paintStats.longest = 0;
+      paintStats.done = null;
+      requestAnimationFrame(paintSlice);
+    }
+    painting.add(chart);
+  }
+  function paintSlice() {
+    const t0 = performance.now();
+    for (const chart of painting) {
+      const job = chart.job;
+      const kind = chart.kind;
+      // Marks are drawn in batches, each followed by a one-pixel read that makes the canvas
+      // rasterize what it was given, so that a slice costs what it measures.
+      while (kind && job.next < chart.marks.length && performance.now() - t0 < SLICE_MS) {
+        const t = performance.now();
+        const end = Math.min(chart.marks.length, job.next + job.batch);
+        kind.begin(job.context, chart.marks.length);
+        for (; job.next < end; job.next++) kind.paint(job.context, chart.marks[job.next]);
+        job.context.getImageData(0, 0, 1, 1);
+        const spent = performance.now() - t;
+        job.batch = Math.max(50, Math.min(5000, Math.round((job.batch * SLICE_MS) / 2 / Math.max(spent, 0.5))));
+      }
+      if (kind && job.next < chart.marks.length) break;
+      chart.canvas.replaceWith(job.work);
+      chart.canvas = job.work;
+      chart.job = null;
+      painting.delete(chart);
+    }
+    const spent = performance.now() - t0;
+    paintStats.frames += 1;
+    paintStats.longest = Math.max(paintStats.longest, spent);
+    if (painting.size > 0) requestAnimationFrame(paintSlice);
+    else paintStats.done = performance.now();
+  }
+  // Marks for a few runs that arrived or changed, when the chart as drawn has room for them:
+  // the new ones painted over the rest, not the whole chart again. False when it has not.
+  function addMarks(chart, changed) {
+    const kind = chart.kind;
+    if (!kind || !kind.current(chart.marks.length + changed.length)) return false;
+    const marked = new Set(chart.marks.map((m) => m.run));
+    const added = [];
+    for (const run of changed) {
+      // A run whose mark is drawn already cannot be taken off a canvas without a repaint.
+      if (marked.has(run)) return false;
+      const mark = kind.mark(run);
+      if (mark === null) continue;
+      if (!kind.fits(mark)) return false;
+      added.push(mark);
+    }
+    chart.marks.push(...added);
+    if (!chart.job) {
+      // Where the canvas was last laid out (a resize paints it again): asking the page now
+      // would make the browser lay it out in the middle of the update.
+      const view = chart.view;
+      const ratio = window.devicePixelRatio || 1;
+      const context = chart.canvas.getContext('2d', { willReadFrequently: true });
+      context.setTransform(view.scale * ratio, 0, 0, view.scale * ratio, view.dx * ratio, view.dy * ratio);
+      kind.begin(context, chart.marks.length);
+      for (const mark of added) kind.paint(context, mark);
+    }
+    kind.legend();
+    drawPicked(chart);
+    return true;
+  }
+  // The ticked runs' marks, in the SVG over the canvas.
+  function drawPicked(chart) {
+    const g = chart.drawing.querySelector('g.picked');
+    if (!g || !chart.kind) return;
+    const chosen = new Set(state.selected);
+    g.innerHTML = chart.marks
+      .filter((m) => chosen.has(m.run.i))
+      .map((m) => chart.kind.markup(m, 'selected'))
+      .join('');
+  }
+  // The chart's marks, drawn: the canvas repainted, the ticked and hovered groups made.
+  function drawMarks(chart, kind, marks) {
+    chart.kind = kind;
+    chart.marks = marks;
+    chart.drawing.append(svg('g', { class: 'picked' }), svg('g', { class: 'hover' }));
+    drawPicked(chart);
+    kind.legend();
+    repaint(chart);
   }
 
   // ---- scales and axes ----
@@ -738,19 +984,21 @@
 
   const BOX = { width: 480, height: 300, left: 58, right: 14, top: 12, bottom: 46 };
 
-  function axes(drawing, x, y, xLabel, yLabel, BOX) {
+  // The frame, the ticks and their labels, and (unless `grid` is false, where the chart's
+  // canvas draws it under the marks) the grid lines.
+  function axes(drawing, x, y, xLabel, yLabel, BOX, grid = true) {
     const g = svg('g', { class: 'axes' });
     const [x0, x1] = [BOX.left, BOX.width - BOX.right];
     const [y0, y1] = [BOX.height - BOX.bottom, BOX.top];
     g.append(svg('rect', { x: x0, y: y1, width: x1 - x0, height: y0 - y1, class: 'frame' }));
     for (const t of x.ticks) {
       const px = x.at(t);
-      g.append(svg('line', { x1: px, x2: px, y1: y1, y2: y0, class: 'grid' }));
+      if (grid) g.append(svg('line', { x1: px, x2: px, y1: y1, y2: y0, class: 'grid' }));
       g.append(svg('text', { x: px, y: y0 + 15, 'text-anchor': 'middle' }, fmt(t)));
     }
     for (const t of y.ticks) {
       const py = y.at(t);
-      g.append(svg('line', { x1: x0, x2: x1, y1: py, y2: py, class: 'grid' }));
+      if (grid) g.append(svg('line', { x1: x0, x2: x1, y1: py, y2: py, class: 'grid' }));
       g.append(svg('text', { x: x0 - 5, y: py + 4, 'text-anchor': 'end' }, fmt(t)));
     }
     g.append(svg('text', { x: (x0 + x1) / 2, y: BOX.height - 8, 'text-anchor': 'middle', class: 'label' }, xLabel));
@@ -769,18 +1017,24 @@
 
   // A chart with nothing to draw says why, in its legend's place.
   function message(chart, text) {
+    chart.kind = null;
+    chart.marks = [];
+    chart.job = null;
+    painting.delete(chart);
+    if (chart.canvas) chart.canvas.width = 1; // and cleared
     chart.drawing.replaceChildren();
     chart.drawing.style.display = 'none';
     chart.legend.replaceChildren(el('p', { class: 'note empty', text }));
   }
 
   // ---- accuracy against a column (log axis) ----
+  // Smaller, fainter marks as runs pile up, so that dense columns still show their spread.
+  const radiusFor = (count) => (count > 400 ? 2.6 : count > 100 ? 3.4 : 4.5);
   function drawScatter(chart, column, quantity) {
-    const shown = visibleRuns().filter(
-      (r) => r.accuracy !== null && typeof get(r, column) === 'number' && get(r, column) > 0
-    );
+    const wants = (run) =>
+      run.visible && run.accuracy !== null && typeof get(run, column) === 'number' && get(run, column) > 0;
+    const shown = runs.filter(wants);
     chart.legend.replaceChildren();
-    chart.add = null;
     if (!has(column)) return message(chart, `this runs file has no ${column} column`);
     if (shown.length === 0) return message(chart, 'no run to show');
     const xRange = extent(shown.map((r) => get(r, column)));
@@ -790,57 +1044,56 @@
     const x = { at: scale(xDomain, [BOX.left, BOX.width - BOX.right], log), ticks: ticks(xDomain, log) };
     const y = { at: scale(yDomain, [BOX.height - BOX.bottom, BOX.top], false), ticks: ticks(yDomain, false) };
     frame(chart.drawing, BOX.width, BOX.height);
-    axes(chart.drawing, x, y, `${quantity}${log ? ' (log scale)' : ''}`, accuracyLabel, BOX);
-    const chosen = new Set(state.selected);
-    // Smaller, fainter marks as runs pile up, so that dense columns still show their spread.
-    const radius = shown.length > 400 ? 2.6 : shown.length > 100 ? 3.4 : 4.5;
-    const points = svg('g', { class: 'points', 'fill-opacity': shown.length > 100 ? 0.55 : null });
-    const marks = new Map();
-    const dot = (run) =>
-      svg('circle', {
-        cx: x.at(get(run, column)).toFixed(1),
-        cy: y.at(run.accuracy).toFixed(1),
-        r: radius,
-        fill: run.colour,
-        'data-run': run.i,
-        'data-series': run.series,
-        class: chosen.has(run.i) ? 'point selected' : 'point',
-      });
-    // Thousands of marks: made from one string, which the browser parses many times faster
-    // than it takes them one element at a time.
-    points.innerHTML = shown
-      .map(
-        (run) =>
-          `<circle cx="${x.at(get(run, column)).toFixed(1)}" cy="${y.at(run.accuracy).toFixed(1)}" ` +
-          `r="${radius}" fill="${run.colour}" data-run="${run.i}" data-series="${escape(run.series)}" ` +
-          `class="${chosen.has(run.i) ? 'point selected' : 'point'}"/>`
-      )
-      .join('');
-    for (const mark of points.children) marks.set(Number(mark.dataset.run), mark);
-    chart.drawing.append(points);
-    seriesLegend(chart.legend, shown);
-    // What an update needs to add a few runs without drawing the rest again.
-    const inside = (v, [lo, hi]) => typeof v === 'number' && v >= lo && v <= hi;
-    chart.add = (changed) => {
-      const wants = (run) => run.visible && run.accuracy !== null && typeof get(run, column) === 'number' && get(run, column) > 0;
-      if (!changed.every((run) => !wants(run) || (inside(get(run, column), xDomain) && inside(run.accuracy, yDomain)))) return false;
-      const count = visibleRuns().filter(wants).length;
-      const sameRadius = (count > 400 ? 2.6 : count > 100 ? 3.4 : 4.5) === radius;
-      if (!sameRadius) return false;
-      const picked = new Set(state.selected);
-      for (const run of changed) {
-        const old = marks.get(run.i);
-        if (old) old.remove();
-        marks.delete(run.i);
-        if (!wants(run)) continue;
-        const mark = dot(run);
-        mark.setAttribute('class', picked.has(run.i) ? 'point selected' : 'point');
-        marks.set(run.i, mark);
-        points.append(mark);
-      }
-      seriesLegend(chart.legend, visibleRuns().filter(wants));
-      return true;
+    axes(chart.drawing, x, y, `${quantity}${log ? ' (log scale)' : ''}`, accuracyLabel, BOX, false);
+    const radius = radiusFor(shown.length);
+    const label = accuracyLabel;
+    const inside = (v, [lo, hi]) => v >= lo && v <= hi;
+    const kind = {
+      mark: (run) =>
+        wants(run) ? { run, x: x.at(get(run, column)), y: y.at(run.accuracy), fill: run.colour } : null,
+      fits: (mark) => inside(get(mark.run, column), xDomain) && inside(mark.run.accuracy, yDomain),
+      current: (count) => radiusFor(count) === radius && accuracyLabel === label,
+      background: (context) => {
+        const [x0, x1] = [BOX.left, BOX.width - BOX.right];
+        const [y0, y1] = [BOX.height - BOX.bottom, BOX.top];
+        context.beginPath();
+        for (const t of x.ticks) context.rect(x.at(t), y1, 0, y0 - y1);
+        for (const t of y.ticks) context.rect(x0, y.at(t), x1 - x0, 0);
+        context.strokeStyle = '#eceff2';
+        context.lineWidth = 1;
+        context.stroke();
+      },
+      begin: (context, count) => {
+        context.globalAlpha = count > 100 ? 0.55 : 1;
+        context.strokeStyle = '#fff';
+        context.lineWidth = 0.6;
+      },
+      paint: (context, mark) => {
+        context.beginPath();
+        context.arc(mark.x, mark.y, radius, 0, 2 * Math.PI);
+        context.fillStyle = mark.fill;
+        context.fill();
+        context.stroke();
+      },
+      markup: (mark, what) =>
+        `<circle cx="${mark.x.toFixed(1)}" cy="${mark.y.toFixed(1)}" r="${radius}" fill="${mark.fill}" ` +
+        `data-run="${mark.run.i}" data-series="${escape(mark.run.series)}" class="point ${what}"/>`,
+      // The nearest mark within reach of the pointer; of equals, the one drawn last (on top).
+      hit: (px, py, marks) => {
+        let best = null;
+        let reach = (radius + 2) ** 2;
+        for (const mark of marks) {
+          const d = (mark.x - px) ** 2 + (mark.y - py) ** 2;
+          if (d <= reach) {
+            best = mark;
+            reach = d;
+          }
+        }
+        return best;
+      },
+      legend: () => seriesLegend(chart.legend, chart.marks.map((m) => m.run)),
     };
+    drawMarks(chart, kind, shown.map(kind.mark));
   }
 
   function seriesLegend(legend, shown) {
@@ -855,40 +1108,44 @@
 
   // ---- parallel coordinates over the settings that vary ----
   const ACCURACY_STOPS = ['#440154', '#3b528b', '#21918c', '#5ec962', '#c8b400'];
+  const STOPS_RGB = ACCURACY_STOPS.map((h) => [1, 3, 5].map((o) => parseInt(h.slice(o, o + 2), 16)));
   function accuracyColour(t) {
     t = Math.max(0, Math.min(1, t));
     const k = Math.min(ACCURACY_STOPS.length - 2, Math.floor(t * (ACCURACY_STOPS.length - 1)));
     const f = t * (ACCURACY_STOPS.length - 1) - k;
-    const rgb = (h) => [1, 3, 5].map((o) => parseInt(h.slice(o, o + 2), 16));
-    const [a, b] = [rgb(ACCURACY_STOPS[k]), rgb(ACCURACY_STOPS[k + 1])];
+    const [a, b] = [STOPS_RGB[k], STOPS_RGB[k + 1]];
     return `rgb(${a.map((v, i) => Math.round(v + (b[i] - v) * f)).join(',')})`;
-  }
+  }  // The ramp in 256 steps, made once: a line's colour is then looked up, not composed.
+  const RAMP = Array.from({ length: 256 }, (_, k) => accuracyColour(k / 255));
 
+
+  // An axis: its values in order, evenly spaced, when they are few or not all numbers (a value
+  // the axis has not seen has no place: `at` gives undefined); else a linear or log scale.
   function parallelAxis(name, values, top, bottom) {
     const numbers = values.every((v) => v === null || typeof v === 'number');
-    const unique = [...new Set(values.map((v) => (v === null ? null : v)))];
+    const unique = [...new Set(values.map((v) => (v === undefined ? null : v)))];
     if (!numbers || unique.length <= 10) {
       unique.sort(compare);
       const step = unique.length > 1 ? (bottom - top) / (unique.length - 1) : 0;
-      const place = new Map(unique.map((v, k) => [JSON.stringify(v), unique.length > 1 ? bottom - k * step : (top + bottom) / 2]));
+      const place = new Map(unique.map((v, k) => [v, unique.length > 1 ? bottom - k * step : (top + bottom) / 2]));
       const label = (v) => (v === '' ? '(empty)' : fmt(v));
-      return { name, at: (v) => place.get(JSON.stringify(v)), ticks: unique, label };
+      return { name, at: (v) => place.get(v === undefined ? null : v), ticks: unique, label };
     }
     const range = extent(values);
     const log = wantsLog(range, false);
     const at = scale(range, [bottom, top], log);
     return {
       name: log ? `${name} (log)` : name,
-      at: (v) => (v === null ? bottom + 14 : at(v)),
+      at: (v) => (v === null || v === undefined ? bottom + 14 : at(v)),
       ticks: ticks(range, log),
       label: fmt,
     };
   }
 
   function drawParallel(chart) {
-    const shown = visibleRuns().filter((r) => r.accuracy !== null);
+    const wants = (run) => run.visible && run.accuracy !== null;
+    const shown = runs.filter(wants);
     chart.legend.replaceChildren();
-    chart.add = null;
     const names = settings.slice(0, 10);
     if (names.length === 0) return message(chart, 'no setting varies across these runs');
     if (shown.length === 0) return message(chart, 'no run to show');
@@ -904,74 +1161,66 @@
     const all = [...axisList, accAxis];
     const step = (width - 90) / (all.length - 1);
     const xs = all.map((_, k) => 45 + k * step);
-    const lines = svg('g', {
-      class: 'lines',
-      'stroke-opacity': shown.length > 50 ? Math.max(0.12, Math.min(0.55, 6 / Math.sqrt(shown.length))).toFixed(2) : null,
-    });
-    const chosen = new Set(state.selected);
     const span = accRange[1] - accRange[0] || 1;
-    const ordered = shown.slice().sort((a, b) => a.accuracy - b.accuracy); // best drawn last, on top
-    const line = (run, picked) => {
-      return svg('polyline', {
-        points: pointsOf(run),
-        stroke: accuracyColour((run.accuracy - accRange[0]) / span),
-        'data-run': run.i,
-        class: picked.has(run.i) ? 'line selected' : 'line',
-      });
-    };
-    const marks = new Map();
-    const pointsOf = (run) =>
-      all
-        .map((axis, k) => {
-          const value = k < axisList.length ? get(run, names[k]) : run.accuracy;
-          return `${xs[k].toFixed(1)},${axis.at(value).toFixed(1)}`;
-        })
-        .join(' ');
-    lines.innerHTML = ordered
-      .map(
-        (run) =>
-          `<polyline points="${pointsOf(run)}" stroke="${accuracyColour((run.accuracy - accRange[0]) / span)}" ` +
-          `data-run="${run.i}" class="${chosen.has(run.i) ? 'line selected' : 'line'}"/>`
-      )
-      .join('');
-    for (const mark of lines.children) {
-      const run = runs[Number(mark.dataset.run)];
-      mark.accuracy = run.accuracy;
-      marks.set(run.i, mark);
-    }
-    chart.drawing.append(lines);
-    // An update's few runs, when every axis already has room for them: each line put in its
-    // place in the accuracy order.
-    chart.add = (changed) => {
-      if (settings.slice(0, 10).join('\n') !== names.join('\n')) return false;
-      const fits = (run) =>
-        run.accuracy >= accRange[0] && run.accuracy <= accRange[1] &&
-        axisList.every((axis, k) => {
-          const at = axis.at(get(run, names[k]));
-          return typeof at === 'number' && Number.isFinite(at) && at >= top - 0.5 && at <= bottom + 14.5;
-        });
-      const wants = (run) => run.visible && run.accuracy !== null;
-      if (!changed.every((run) => !wants(run) || fits(run))) return false;
-      const picked = new Set(state.selected);
-      for (const run of changed) {
-        const old = marks.get(run.i);
-        if (old) old.remove();
-        marks.delete(run.i);
-        if (!wants(run)) continue;
-        const mark = line(run, picked);
-        mark.accuracy = run.accuracy;
-        marks.set(run.i, mark);
-        const children = lines.children;
-        let lo = 0;
-        let hi = children.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (children[mid].accuracy <= run.accuracy) lo = mid + 1;
-          else hi = mid;
+    const ats = all.map((axis) => axis.at);
+    const at = names.map((name) => columnAt.get(name));
+    const opacity = shown.length > 50 ? Math.max(0.12, Math.min(0.55, 6 / Math.sqrt(shown.length))) : 0.6;
+    const label = accuracyLabel;
+    const kind = {
+      mark: (run) => {
+        if (!wants(run)) return null;
+        const ys = new Array(all.length);
+        for (let k = 0; k < at.length; k++) ys[k] = ats[k](run.cells[at[k]]);
+        ys[at.length] = accAxis.at(run.accuracy);
+        return { run, ys, stroke: RAMP[Math.round(Math.max(0, Math.min(1, (run.accuracy - accRange[0]) / span)) * 255)] };
+      },
+      fits: (mark) =>
+        mark.run.accuracy >= accRange[0] &&
+        mark.run.accuracy <= accRange[1] &&
+        mark.ys.every((y) => typeof y === 'number' && Number.isFinite(y) && y >= top - 0.5 && y <= bottom + 14.5),
+      current: () => settings.slice(0, 10).join('\n') === names.join('\n') && accuracyLabel === label,
+      // Hairlines (one pixel wide): the fast way a canvas draws thousands of lines.
+      begin: (context) => {
+        context.globalAlpha = opacity;
+        context.lineWidth = 1;
+      },
+      paint: (context, mark) => {
+        context.beginPath();
+        mark.ys.forEach((y, k) => (k === 0 ? context.moveTo(xs[k], y) : context.lineTo(xs[k], y)));
+        context.strokeStyle = mark.stroke;
+        context.stroke();
+      },
+      markup: (mark, what) =>
+        `<polyline points="${mark.ys.map((y, k) => `${xs[k].toFixed(1)},${y.toFixed(1)}`).join(' ')}" ` +
+        `stroke="${mark.stroke}" data-run="${mark.run.i}" class="line ${what}"/>`,
+      // The line nearest the pointer, between the two axes it is between; the top one of equals.
+      hit: (px, py, marks) => {
+        const k = xs.findIndex((x, j) => j < xs.length - 1 && px >= x && px <= xs[j + 1]);
+        if (k < 0) return null;
+        const t = (px - xs[k]) / (xs[k + 1] - xs[k]);
+        let best = null;
+        let reach = 5;
+        for (let j = marks.length - 1; j >= 0; j--) {
+          const ys = marks[j].ys;
+          const d = Math.abs(ys[k] + t * (ys[k + 1] - ys[k]) - py);
+          if (d < reach) {
+            best = marks[j];
+            reach = d;
+          }
         }
-        lines.insertBefore(mark, children[lo] || null);
-      }
-      return true;
+        return best;
+      },
+      legend: () => {
+        const gradient = ACCURACY_STOPS.map((c, k) => `${c} ${(100 * k) / (ACCURACY_STOPS.length - 1)}%`).join(', ');
+        chart.legend.replaceChildren(
+          el('span', { class: 'key' }, `${accuracyLabel} ${fmt(accRange[0])}`),
+          el('span', { class: 'ramp', style: `background:linear-gradient(to right, ${gradient})` }),
+          el('span', { class: 'key' }, fmt(accRange[1]))
+        );
+        if (settings.length > names.length) {
+          chart.legend.append(el('span', { class: 'key' }, `(first ${names.length} of ${settings.length} settings)`));
+        }
+      },
     };
     const g = svg('g', { class: 'axes' });
     chart.drawing.append(g); // in the page, so that text can be measured
@@ -1001,15 +1250,9 @@
         g.append(svg('text', { x: xs[k] + 4, y: py + 4, class: 'tick' }, String(axis.label(t)).slice(0, 16)));
       }
     });
-    const gradient = ACCURACY_STOPS.map((c, k) => `${c} ${(100 * k) / (ACCURACY_STOPS.length - 1)}%`).join(', ');
-    chart.legend.append(
-      el('span', { class: 'key' }, `${accuracyLabel} ${fmt(accRange[0])}`),
-      el('span', { class: 'ramp', style: `background:linear-gradient(to right, ${gradient})` }),
-      el('span', { class: 'key' }, fmt(accRange[1]))
-    );
-    if (settings.length > names.length) {
-      chart.legend.append(el('span', { class: 'key' }, `(first ${names.length} of ${settings.length} settings)`));
-    }
+    // Best drawn last, on top.
+    const ordered = shown.slice().sort((a, b) => a.accuracy - b.accuracy || a.i - b.i);
+    drawMarks(chart, kind, ordered.map(kind.mark));
   }
 
   // ---- learning curves ----
@@ -1043,7 +1286,7 @@
     const yRange = pad(extent(curves.flatMap((c) => c.points.map((p) => p[1]))), false);
     const xDomain = [Math.min(xRange[0], 1) - 0.3, xRange[1] + 0.3];
     // As wide as its box, one unit a pixel: a wide box gets a wide chart, not a taller one.
-    const room = chart.drawing.parentElement ? chart.drawing.parentElement.clientWidth - 24 : 0;
+    const room = chart.box ? chart.box.clientWidth - 24 : chart.drawing.parentElement ? chart.drawing.parentElement.clientWidth - 24 : 0;
     const box = { ...BOX, width: Math.max(BOX.width, Math.min(1400, room || 0)) };
     const x = { at: scale(xDomain, [box.left, box.width - box.right], false), ticks: ticks(xRange, false).filter(Number.isInteger) };
     const y = { at: scale(yRange, [box.height - box.bottom, box.top], false), ticks: ticks(yRange, false) };
@@ -1072,12 +1315,26 @@
     chart.drawing.append(g);
   }
 
-  function drawCharts() {
+  const marked = [charts.params, charts.seconds, charts.parallel];
+  function drawMarkCharts() {
     drawScatter(charts.params, 'params', 'parameters (weights and biases)');
     drawScatter(charts.seconds, 'train_seconds', 'training time (seconds)');
     drawParallel(charts.parallel);
+  }
+  function drawCharts() {
+    drawMarkCharts();
     drawCurves(charts.curves, state.selected.map((i) => runs[i]));
   }
+  // A window resized: the canvases painted again at their new size (the SVGs scale by
+  // themselves).
+  const resized = new ResizeObserver(() => {
+    for (const chart of marked) {
+      const size = chart.plot.getBoundingClientRect();
+      const was = chart.paintedSize || [0, 0];
+      if (chart.kind && (Math.abs(size.width - was[0]) > 1 || Math.abs(size.height - was[1]) > 1)) repaint(chart);
+    }
+  });
+  for (const chart of marked) resized.observe(chart.plot);
 
   // ---- the drawer: a run's detail, or two runs side by side ----
   function openDrawer(title, ...content) {
@@ -1145,7 +1402,7 @@
       ...varying.map((c) => [c, get(run, c), true]),
       ...constant.map((c) => [c, get(run, c), false]),
     ];
-    const curve = { box: null, drawing: interactive(svg('svg', { role: 'img', 'aria-label': 'learning curve' })), legend: el('div', { class: 'legend' }) };
+    const curve = drawerChart('learning curve');
     openDrawer(
       `${run.name}`,
       el('p', { class: 'note', text: `${run.live ? `Running: ${run.epochs ? run.epochs.length : 0} of ${run.planned} epochs so far. ` : ''}${accuracyLabel} ${fmt(run.accuracy)}; ${seriesLabel(run.series)}${run.shape ? ', ' + run.shape : ''}. Settings that vary across the runs are in bold.` }),
@@ -1176,7 +1433,7 @@
       )
     );
     const head = el('tr', {}, el('th', { text: 'column' }), el('th', { text: a.name }), el('th', { text: b.name }));
-    const curve = { box: null, drawing: interactive(svg('svg', { role: 'img', 'aria-label': 'learning curves of both runs' })), legend: el('div', { class: 'legend' }) };
+    const curve = drawerChart('learning curves of both runs');
     openDrawer(
       `${a.name} and ${b.name}`,
       el('p', { class: 'note', text: `${differ.length} columns differ (settings in bold). ${accuracyLabel}: ${fmt(a.accuracy)} and ${fmt(b.accuracy)}.` }),
@@ -1373,13 +1630,10 @@
       const sameColumns = !rebuilt;
       phase('sort', () => sortRows(sameColumns ? changed : null));
       phase('charts', () => {
-        const charted = [charts.params, charts.seconds, charts.parallel];
         liveState.redraw = 'added';
-        if (!sameColumns || !charted.every((chart) => chart.add && chart.add(changed))) {
+        if (!sameColumns || !marked.every((chart) => addMarks(chart, changed))) {
           liveState.redraw = 'full';
-          drawScatter(charts.params, 'params', 'parameters (weights and biases)');
-          drawScatter(charts.seconds, 'train_seconds', 'training time (seconds)');
-          drawParallel(charts.parallel);
+          drawMarkCharts();
         }
       });
       phase('selection', () => selectionChanged(false));
@@ -1394,9 +1648,21 @@
     liveState.costs.length = Math.min(liveState.costs.length, 20);
     // Each update that changed something: how many rows it brought, what it cost, and whether
     // the charts were drawn again whole or had marks added.
+    // Then, once the charts are painted again and a frame is drawn: the milliseconds until
+    // the update was all on screen (shown_ms), and the longest the page was busy at a time
+    // (longest_ms: the update, or a slice of painting).
     if (changed.length > 0) {
-      liveState.history.push({ rows: answer.rows.length, running: answer.running.length, ms, charts: liveState.redraw });
+      const entry = { rows: answer.rows.length, running: answer.running.length, ms, charts: liveState.redraw, phases: liveState.phases, shown_ms: null, longest_ms: null };
+      liveState.history.push(entry);
       if (liveState.history.length > 100) liveState.history.shift();
+      const settle = () => {
+        if (painting.size > 0) return requestAnimationFrame(settle);
+        setTimeout(() => {
+          entry.shown_ms = performance.now() - t0;
+          entry.longest_ms = Math.max(ms, liveState.redraw === 'full' ? paintStats.longest : 0);
+        }, 0);
+      };
+      requestAnimationFrame(settle);
     }
   }
 
@@ -1416,10 +1682,28 @@
       });
   }
 
+  loaded('page');
   sortRows();
+  loaded('table');
   drawCharts();
+  loaded('charts');
   selectionChanged();
-  window.reportReady = { milliseconds: performance.now() - started, runs: runs.length };
+  loaded('selection');
+  // When the script ended (milliseconds since it began), what each step cost, and (painted,
+  // since the navigation began) when the first frame after it was drawn.
+  window.reportReady = { milliseconds: performance.now() - started, runs: runs.length, phases, painted: null };
+  requestAnimationFrame(() =>
+    setTimeout(() => {
+      window.reportReady.painted = performance.now();
+    }, 0)
+  );
+  // For tests and for measuring: each chart's marks as drawn (in order) and the painting's cost.
+  window.reportCharts = {
+    marks: (name) =>
+      charts[name].marks.map((m) => ({ run: m.run.id, series: m.run.series, fill: m.fill || null, stroke: m.stroke || null, x: m.x, y: m.y })),
+    paint: paintStats,
+    painting: () => painting.size > 0,
+  };
   if (LIVE) {
     renderLive();
     poll();

@@ -85,7 +85,7 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result
     let mut response = Vec::new();
     let mut buffer = [0u8; 65536];
     let head_end = loop {
-        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+        if let Some(end) = super::http::head_end(&response) {
             break end;
         }
         let n = stream.read(&mut buffer).map_err(|e| e.to_string())?;
@@ -101,7 +101,7 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result
         .lines()
         .find_map(|line| line.strip_prefix("content-length:"))
         .and_then(|n| n.trim().parse::<usize>().ok());
-    let chunked = head.contains("transfer-encoding: chunked");
+    let chunked = super::http::is_chunked(&head);
     let complete = |body: &[u8]| match length {
         Some(length) => body.len() >= length,
         None if chunked => body.ends_with(b"0\r\n\r\n"),
@@ -114,35 +114,16 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result
         }
         response.extend_from_slice(&buffer[..n]);
     }
-    let text = String::from_utf8_lossy(&response);
-    let (head, payload) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no HTTP response: {text}"))?;
-    let payload = if chunked {
-        dechunk(payload)
-    } else {
-        payload.to_string()
-    };
-    let value: Value =
-        serde_json::from_str(&payload).map_err(|e| format!("{method} {path}: {e}: {payload}"))?;
-    let status = head.split_whitespace().nth(1).unwrap_or("");
-    if status != "200" {
-        return Err(format!("{method} {path}: HTTP {status}: {value}"));
+    let response = super::http::Response::parse(&response);
+    let value: Value = serde_json::from_slice(&response.body)
+        .map_err(|e| format!("{method} {path}: {e}: {}", response.body_text()))?;
+    if response.status != 200 {
+        return Err(format!(
+            "{method} {path}: HTTP {}: {value}",
+            response.status
+        ));
     }
     Ok(value["value"].clone())
-}
-
-pub fn dechunk(mut payload: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = payload.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        payload = rest[size..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// A chromedriver process and one headless Chromium session.
@@ -230,6 +211,31 @@ impl Browser {
             "/execute/sync",
             Some(json!({"script": body, "args": []})),
         )
+    }
+
+    /// Runs `body` as an asynchronous function in the page, which returns by calling
+    /// `done(value)`.
+    pub fn script_async(&self, body: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/async",
+            Some(json!({
+                "script": format!("const done = arguments[arguments.length - 1];\n{body}"),
+                "args": [],
+            })),
+        )
+    }
+
+    /// Clicks the sort button of `column` in the runs table and returns the milliseconds from
+    /// the click until the browser has drawn the next frame (the sorted table on screen).
+    pub fn time_sort(&self, column: &str) -> f64 {
+        self.script_async(&format!(
+            "const t0 = performance.now();
+             document.querySelector(\"th[data-col='{column}'] button.sort\").click();
+             requestAnimationFrame(() => setTimeout(() => done(performance.now() - t0), 0));"
+        ))
+        .as_f64()
+        .expect("a number of milliseconds")
     }
 
     /// Runs `condition` (a function body returning a boolean) until it is true, for up to
