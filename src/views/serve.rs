@@ -141,24 +141,28 @@ struct Tracker {
     overlap: Vec<u8>,
 }
 
-/// New rows of a file: all of them (read again whole), or the ones after those read before.
-enum Fresh<T> {
-    Unchanged,
-    All(Vec<T>),
-    More(Vec<T>),
+/// New rows of a file: all of them (`whole`: it was read again from the start), or the ones
+/// after those read before.
+struct Fresh<T> {
+    whole: bool,
+    rows: Vec<T>,
 }
 
 /// Reads what is new in `path` (without writing anything: [`results::read_without_writing`]'s
-/// shared lock); an error leaves the tracker as it was, for the next look.
-fn read_new<T: Row>(tracker: &mut Tracker, path: &Path) -> Result<Fresh<T>, String> {
+/// shared lock), or None when it has not changed; an error leaves the tracker as it was, for
+/// the next look.
+fn read_new<T: Row>(tracker: &mut Tracker, path: &Path) -> Result<Option<Fresh<T>>, String> {
     use std::io::{Read as _, Seek as _, SeekFrom};
     let now = fingerprint(path);
     if now == tracker.fingerprint {
-        return Ok(Fresh::Unchanged);
+        return Ok(None);
     }
     let Some((len, _, inode)) = now else {
         *tracker = Tracker::default();
-        return Ok(Fresh::All(Vec::new()));
+        return Ok(Some(Fresh {
+            whole: true,
+            rows: Vec::new(),
+        }));
     };
     let same_file = tracker.fingerprint.is_some_and(|(_, _, was)| was == inode);
     if same_file && len >= tracker.read && tracker.read > 0 {
@@ -187,7 +191,7 @@ fn read_new<T: Row>(tracker: &mut Tracker, path: &Path) -> Result<Fresh<T>, Stri
             tracker.overlap = joined[joined.len().saturating_sub(OVERLAP as usize)..].to_vec();
             tracker.read = read;
             tracker.fingerprint = now;
-            return Ok(Fresh::More(rows));
+            return Ok(Some(Fresh { whole: false, rows }));
         }
     }
     let locked =
@@ -200,7 +204,7 @@ fn read_new<T: Row>(tracker: &mut Tracker, path: &Path) -> Result<Fresh<T>, Stri
         read: whole as u64,
         overlap: bytes[whole.saturating_sub(OVERLAP as usize)..whole].to_vec(),
     };
-    Ok(Fresh::All(rows))
+    Ok(Some(Fresh { whole: true, rows }))
 }
 
 /// A runs file as read so far: its rows and their cells in the page's columns.
@@ -221,12 +225,10 @@ struct EpochsFile {
 
 impl RunsFile {
     fn refresh(&mut self, path: &Path, columns: &[String]) -> Result<bool, String> {
-        let (all, rows) = match read_new::<RunRow>(&mut self.tracker, path)? {
-            Fresh::Unchanged => return Ok(false),
-            Fresh::All(rows) => (true, rows),
-            Fresh::More(rows) => (false, rows),
+        let Some(Fresh { whole, rows }) = read_new::<RunRow>(&mut self.tracker, path)? else {
+            return Ok(false);
         };
-        if all {
+        if whole {
             self.rows.clear();
             self.cells.clear();
         }
@@ -239,12 +241,10 @@ impl RunsFile {
 
 impl EpochsFile {
     fn refresh(&mut self, path: &Path, columns: &[String]) -> Result<bool, String> {
-        let (all, rows) = match read_new::<EpochRow>(&mut self.tracker, path)? {
-            Fresh::Unchanged => return Ok(false),
-            Fresh::All(rows) => (true, rows),
-            Fresh::More(rows) => (false, rows),
+        let Some(Fresh { whole, rows }) = read_new::<EpochRow>(&mut self.tracker, path)? else {
+            return Ok(false);
         };
-        if all {
+        if whole {
             self.by_attempt.clear();
         }
         for epoch in &rows {
