@@ -822,8 +822,13 @@
   const SLICE_MS = 24;
   const painting = new Set();
   const paintStats = { started: null, frames: 0, longest: 0, done: null };
-  function repaint(chart) {
-    const view = viewOf(chart);
+  // `resized`: the page changed the chart's size; else, when its viewBox is as it was, the
+  // last layout's view still holds (asking the page would lay it out mid-update).
+  function repaint(chart, resized) {
+    const box = chart.drawing.viewBox.baseVal;
+    const same = !resized && chart.view && chart.view.r.width > 0 && box && chart.viewBox && box.width === chart.viewBox[0] && box.height === chart.viewBox[1];
+    const view = same ? chart.view : viewOf(chart);
+    chart.viewBox = box ? [box.width, box.height] : null;
     const ratio = window.devicePixelRatio || 1;
     const work = el('canvas', { class: 'marks', 'aria-hidden': 'true' });
     work.width = Math.max(1, Math.round(view.r.width * ratio));
@@ -832,8 +837,7 @@
     context.setTransform(view.scale * ratio, 0, 0, view.scale * ratio, view.dx * ratio, view.dy * ratio);
     chart.job = { work, context, next: 0, batch: 400 };
     chart.view = view;
-    const box = chart.plot.getBoundingClientRect();
-    chart.paintedSize = [box.width, box.height];
+    chart.paintedSize = [view.r.width, view.r.height];
     if (chart.kind && chart.kind.background) chart.kind.background(context);
     if (painting.size === 0) {
       paintStats.started = performance.now();
@@ -1150,7 +1154,9 @@
     if (names.length === 0) return message(chart, 'no setting varies across these runs');
     if (shown.length === 0) return message(chart, 'no run to show');
     // One unit a pixel at the figure's width, so that text keeps its size on any screen.
-    const width = Math.max(110 * (names.length + 1), chart.box.clientWidth - 24 || 480, 360);
+    // (The figure's width as last measured: a resize measures it again.)
+    if (!chart.boxWidth) chart.boxWidth = chart.box.clientWidth;
+    const width = Math.max(110 * (names.length + 1), chart.boxWidth - 24 || 480, 360);
     const height = 314;
     // Axis titles take two rows, alternately, so that neighbours never overlap.
     const [top, bottom] = [48, height - 20];
@@ -1329,9 +1335,12 @@
   // themselves).
   const resized = new ResizeObserver(() => {
     for (const chart of marked) {
-      const size = chart.plot.getBoundingClientRect();
+      const size = chart.drawing.getBoundingClientRect();
       const was = chart.paintedSize || [0, 0];
-      if (chart.kind && (Math.abs(size.width - was[0]) > 1 || Math.abs(size.height - was[1]) > 1)) repaint(chart);
+      if (chart.kind && (Math.abs(size.width - was[0]) > 1 || Math.abs(size.height - was[1]) > 1)) {
+        chart.boxWidth = null;
+        repaint(chart, true);
+      }
     }
   });
   for (const chart of marked) resized.observe(chart.plot);
