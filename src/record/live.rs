@@ -240,9 +240,14 @@ pub fn clean(runs: &Path) -> usize {
         if !feed {
             continue;
         }
-        let Ok(file) = OpenOptions::new().write(true).open(&path) else {
+        // Opened without blocking and only if a regular file: a FIFO named `x.live` must not
+        // hold up the run that cleans (flock needs no write access).
+        let Ok(file) = crate::input::open_read(&path) else {
             continue;
         };
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            continue;
+        }
         if file.try_lock().is_ok() && same_file(&file, &path) && fs::remove_file(&path).is_ok() {
             removed += 1;
         }
@@ -264,6 +269,9 @@ fn whole_lines(path: &Path) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
+/// The most feeds and plans [`read`] reads beside one runs file at a look.
+pub const READ_MAX: usize = 128;
+
 /// The running runs and sweep plans beside the runs file `runs`: only files a live process
 /// holds, each read with bounds; a file that does not parse is skipped (and named in the
 /// returned problems), never an error. Reads only: takes no lock a writer waits on for longer
@@ -277,11 +285,23 @@ pub fn read(runs: &Path) -> (Vec<LiveRun>, Vec<Plan>, Vec<String>) {
     };
     let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     paths.sort();
-    // A folder of a million files is not read to the end.
+    // A folder of a million files is not read to the end, and at most READ_MAX feeds are
+    // read a look (a sweep runs one a core).
+    let mut read = 0;
     for path in paths.into_iter().take(10_000) {
         let kind = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if (kind != "live" && kind != "plan") || !is_held(&path) {
             continue;
+        }
+        read += 1;
+        if read > READ_MAX {
+            problems.push(format!(
+                "{}: more than {READ_MAX} runs and plans are live beside {}; the others are \
+                 not shown",
+                path.display(),
+                runs.display()
+            ));
+            break;
         }
         let Some(bytes) = whole_lines(&path) else {
             continue;
@@ -403,6 +423,28 @@ mod tests {
             "run locks are not the feed's"
         );
         drop(held);
+    }
+
+    /// Regression: a FIFO named like a feed made `clean`, and so every `harness run` beside it,
+    /// wait forever for a writer.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_named_like_a_feed_is_skipped_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs.csv");
+        let folder = running::folder(&runs);
+        fs::create_dir_all(&folder).unwrap();
+        let fifo = folder.join("evil.live");
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let (done, finished) = std::sync::mpsc::channel();
+        let runs_path = runs.clone();
+        std::thread::spawn(move || done.send(clean(&runs_path)).unwrap());
+        let removed = finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("clean returns, whatever the folder holds");
+        assert_eq!(removed, 0);
+        assert!(fifo.exists(), "not a feed: left alone");
     }
 
     #[test]
