@@ -27,6 +27,8 @@ static BROWSER: Mutex<()> = Mutex::new(());
 struct Server {
     child: Child,
     port: u16,
+    /// Where the URL it printed points.
+    address: std::net::SocketAddr,
     /// What it printed on stderr, read when it ends.
     stderr: Option<std::process::ChildStderr>,
     first_line: String,
@@ -47,11 +49,11 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .expect("the URL line");
-        let port = line
-            .split("http://127.0.0.1:")
+        let address: std::net::SocketAddr = line
+            .split("http://")
             .nth(1)
             .and_then(|rest| rest.split('/').next())
-            .and_then(|port| port.parse().ok())
+            .and_then(|address| address.parse().ok())
             .unwrap_or_else(|| {
                 let _ = child.kill();
                 let mut stderr = String::new();
@@ -61,18 +63,19 @@ impl Server {
         Server {
             stderr: child.stderr.take(),
             child,
-            port,
+            port: address.port(),
+            address,
             first_line: line,
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}{path}", self.address)
     }
 
     /// Sends `request` as it is (the Host line and all) and returns the whole response.
     fn raw(&self, request: &[u8]) -> Response {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let mut stream = TcpStream::connect(self.address).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
@@ -84,7 +87,7 @@ impl Server {
     }
 
     fn get(&self, path: &str) -> Response {
-        self.request("GET", path, &format!("127.0.0.1:{}", self.port))
+        self.request("GET", path, &self.address.to_string())
     }
 
     fn request(&self, method: &str, path: &str, host: &str) -> Response {
@@ -344,6 +347,25 @@ fn serves_the_page_and_what_changed_and_refuses_the_rest() {
     }
     let no_host = server.raw(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
     assert_eq!(no_host.status, 400);
+    // Two Host headers (a proxy in front may read the other): 400, whichever comes first.
+    for (first, second) in [
+        (
+            format!("127.0.0.1:{}", server.port),
+            "evil.example".to_string(),
+        ),
+        (
+            "evil.example".to_string(),
+            format!("127.0.0.1:{}", server.port),
+        ),
+    ] {
+        let twice = server.raw(
+            format!(
+                "GET / HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(twice.status, 400, "Host {first}, then {second}");
+    }
     assert_eq!(
         server
             .request("GET", "/", &format!("LOCALHOST:{}", server.port))
@@ -469,6 +491,120 @@ fn five_hundred_connections_at_once_are_bounded_and_it_keeps_serving() {
     assert_eq!(server.get("/").status, 200);
 }
 
+/// Regression: a runs file rewritten in place (`cp` over it keeps its inode, and an edited
+/// value may keep its length) kept its old values on the page until the server restarted:
+/// only the bytes just before the end of the last read were checked.
+#[test]
+fn a_file_rewritten_in_place_is_read_again_whole() {
+    let work = Workdir::new();
+    let results_dir = work.path().join("results");
+    synthetic_results(&results_dir, 5, 3);
+    let server = Server::start(&work, &["results"]);
+    let runs = results_dir.join("runs.csv");
+    let (columns, _) = harness::views::html::run_columns();
+    let at = columns.iter().position(|c| c == "name").unwrap();
+    let names = || -> Vec<String> {
+        let all = server.json("/api/updates?since=0&generation=0");
+        all["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row[at].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = names()[0].clone();
+    let wait_for = |wanted: &dyn Fn(&[String]) -> bool, what: &str| {
+        let start = Instant::now();
+        while !wanted(&names()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "{what}: {:?}",
+                names()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The first run's name changed in place, same length, same inode.
+    let edited = first.replacen('s', "S", 1);
+    assert_eq!(edited.len(), first.len());
+    let text = std::fs::read_to_string(&runs).unwrap();
+    std::fs::write(&runs, text.replacen(&first, &edited, 1)).unwrap();
+    wait_for(&|names| names[0] == edited, "the edit is shown");
+    // An edit and a row appended at once: both shown.
+    let again = edited.replacen('S', "Z", 1);
+    let (row, _) = synthetic_run(99, 3);
+    let mut text = std::fs::read_to_string(&runs)
+        .unwrap()
+        .replacen(&edited, &again, 1);
+    text.push_str(std::str::from_utf8(&results::to_csv(&[row], false)).unwrap());
+    std::fs::write(&runs, text).unwrap();
+    wait_for(
+        &|names| names.len() == 6 && names[0] == again,
+        "the edit and the new row are shown",
+    );
+}
+
+/// A commit that a crash interrupted leaves a journal: the rows are shown as the file holds
+/// them (the next writer finishes the commit), with a warning that says so. Regression: none
+/// were shown, while the warning said the rows before the commit were.
+#[test]
+fn an_interrupted_commit_shows_the_rows_and_says_who_finishes_it() {
+    let work = Workdir::new();
+    let results_dir = work.path().join("results");
+    synthetic_results(&results_dir, 4, 2);
+    std::fs::write(results_dir.join("runs.csv.journal"), "interrupted\n").unwrap();
+    let server = Server::start(&work, &["results"]);
+    assert!(
+        server.first_line.contains("(4 runs"),
+        "{}",
+        server.first_line
+    );
+    assert_eq!(
+        server.json("/api/updates?since=0&generation=0")["rows"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let stderr = server.stop();
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("finishes the commit"),
+        "{stderr}"
+    );
+}
+
+/// A folder is served as it is: a symbolic link named like a runs file, or an epochs file that
+/// is a link, is not followed, and the warning names it.
+#[cfg(unix)]
+#[test]
+fn links_in_a_served_folder_are_named_not_followed() {
+    let work = Workdir::new();
+    let results_dir = work.path().join("results");
+    let outside = work.path().join("outside");
+    synthetic_results(&results_dir, 3, 2);
+    synthetic_results(&outside, 2, 2);
+    std::os::unix::fs::symlink(outside.join("runs.csv"), results_dir.join("runs-link.csv"))
+        .unwrap();
+    std::fs::remove_file(results_dir.join("epochs.csv")).unwrap();
+    std::os::unix::fs::symlink(outside.join("epochs.csv"), results_dir.join("epochs.csv")).unwrap();
+    let server = Server::start(&work, &["results"]);
+    assert!(
+        server.first_line.contains("(3 runs"),
+        "{}",
+        server.first_line
+    );
+    let all = server.json("/api/updates?since=0&generation=0");
+    let run = all["rows"][0][0].as_str().unwrap().to_string();
+    let epochs = server.json(&format!("/api/epochs?run={run}"));
+    assert_eq!(epochs["epochs"], json!([]), "{epochs}");
+    let stderr = server.stop();
+    assert!(
+        stderr.contains("runs-link.csv is a symbolic link")
+            && stderr.contains("epochs.csv is a symbolic link"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn listens_on_loopback_only_unless_told_and_says_so() {
     let work = Workdir::new();
@@ -507,6 +643,15 @@ fn listens_on_loopback_only_unless_told_and_says_so() {
     );
     let stderr = anywhere.stop();
     assert!(stderr.contains("not only on this machine"), "{stderr}");
+    // Another loopback address: the URL printed is the one it listens on.
+    let other = Server::start(&work, &["results", "--host", "127.0.0.2"]);
+    assert!(
+        other.first_line.contains("http://127.0.0.2:"),
+        "{}",
+        other.first_line
+    );
+    assert_eq!(other.get("/").status, 200);
+    drop(other);
     let named = Server::start(
         &work,
         &["results", "--host", "0.0.0.0", "--allow-host", "My-Laptop"],
@@ -532,6 +677,9 @@ fn mistakes_exit_2_before_listening() {
     work.harness(&["serve", ".", "--host", "localhost"])
         .expect_code(2)
         .expect_stderr(&["--host"]);
+    work.harness(&["serve", ".", "--allow-host", "box:8080"])
+        .expect_code(2)
+        .expect_stderr(&["--allow-host", "box:8080", "without a port"]);
     // A port in use.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
@@ -567,6 +715,12 @@ fn a_running_run_is_seen_epoch_by_epoch_and_a_killed_ones_feed_is_cleaned_up() {
                 seen.push(n);
             }
             assert_eq!(run["planned_epochs"], json!(4));
+            // What only the run's end says is blank, not the defaults ("failed", 0).
+            let (columns, _) = harness::views::html::run_columns();
+            let cell = |name: &str| &run["cells"][columns.iter().position(|c| c == name).unwrap()];
+            assert_eq!(cell("status"), &json!("running"), "{run}");
+            assert_eq!(cell("stop_reason"), &json!(""), "{run}");
+            assert_eq!(cell("best_epoch"), &Value::Null, "{run}");
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),

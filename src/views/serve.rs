@@ -80,9 +80,13 @@ impl Default for Options {
     }
 }
 
+/// The most epochs of one running run an update sends (its last ones).
+const LIVE_EPOCHS: usize = 2_000;
+
 /// The runs files `source` stands for: itself, or a folder's regular files named `runs*.csv`
-/// (symbolic links are not followed: the folder is what was pointed at).
-fn runs_files(source: &Path, folder: bool) -> Vec<PathBuf> {
+/// (symbolic links are not followed, the folder is what was pointed at: each one skipped is
+/// named in `problems`).
+fn runs_files(source: &Path, folder: bool, problems: &mut Vec<String>) -> Vec<PathBuf> {
     if !folder {
         return vec![source.to_path_buf()];
     }
@@ -97,20 +101,33 @@ fn runs_files(source: &Path, folder: bool) -> Vec<PathBuf> {
             let name = e.file_name();
             let name = name.to_str()?;
             let kind = e.file_type().ok()?;
-            let runs = if kind.is_file() {
+            let runs = if kind.is_file() || kind.is_symlink() {
                 name
             } else if kind.is_dir() {
                 name.strip_suffix(".running")?
             } else {
                 return None;
             };
-            (runs.starts_with("runs") && runs.ends_with(".csv")).then(|| source.join(runs))
+            let wanted = runs.starts_with("runs") && runs.ends_with(".csv");
+            if wanted && kind.is_symlink() {
+                problems.push(link_skipped(&e.path()));
+                return None;
+            }
+            wanted.then(|| source.join(runs))
         })
         .take(MAX_FILES)
         .collect();
     files.sort();
     files.dedup();
     files
+}
+
+fn link_skipped(path: &Path) -> String {
+    format!(
+        "{} is a symbolic link, not followed: a folder is served as it is (serve the file the \
+         link points to, or its folder)",
+        path.display()
+    )
 }
 
 /// What tells a file changed: its length, its modification time and which file it is.
@@ -125,20 +142,17 @@ fn fingerprint(path: &Path) -> Option<Fingerprint> {
     Some((metadata.len(), metadata.modified().ok(), inode))
 }
 
-/// The bytes before the end of what was read that a later read checks are still there.
-const OVERLAP: u64 = 256;
-
-/// How far a results file has been read: the results files only grow by whole lines between
-/// rewrites (a commit appends; merge, upgrade and repairs write another file or cut it), so a
-/// file that grew is read from where the last read ended, once the bytes before that point
-/// are found unchanged; anything else is read again whole.
+/// How far a results file has been read: a commit only appends whole lines, so a file that
+/// grew is parsed from where the last read ended, once every byte before that point is found
+/// unchanged (a file rewritten in place, by `cp` over it, keeps its inode and may keep its
+/// length); anything else is parsed again whole.
 #[derive(Default)]
 struct Tracker {
     fingerprint: Option<Fingerprint>,
     /// Bytes read, up to the last newline.
     read: u64,
-    /// The last [`OVERLAP`] bytes of those.
-    overlap: Vec<u8>,
+    /// A hash of those bytes.
+    prefix: u64,
 }
 
 /// New rows of a file: all of them (`whole`: it was read again from the start), or the ones
@@ -150,9 +164,11 @@ struct Fresh<T> {
 
 /// Reads what is new in `path` (without writing anything: [`results::read_without_writing`]'s
 /// shared lock), or None when it has not changed; an error leaves the tracker as it was, for
-/// the next look.
+/// the next look. When the file only grew, what was read before is hashed as it streams by
+/// (1 MiB at a time) and only the rest is held and parsed.
 fn read_new<T: Row>(tracker: &mut Tracker, path: &Path) -> Result<Option<Fresh<T>>, String> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
+    use std::hash::Hasher as _;
+    use std::io::Read as _;
     let now = fingerprint(path);
     if now == tracker.fingerprint {
         return Ok(None);
@@ -164,45 +180,50 @@ fn read_new<T: Row>(tracker: &mut Tracker, path: &Path) -> Result<Option<Fresh<T
             rows: Vec::new(),
         }));
     };
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let locked =
+        crate::record::journal::Locked::open_shared(path, T::WHAT).map_err(|e| format!("{e:#}"))?;
     let same_file = tracker.fingerprint.is_some_and(|(_, _, was)| was == inode);
-    if same_file && len >= tracker.read && tracker.read > 0 {
-        let locked = crate::record::journal::Locked::open_shared(path, T::WHAT)
-            .map_err(|e| format!("{e:#}"))?;
-        let start = tracker.read - tracker.overlap.len() as u64;
-        let mut bytes = Vec::new();
-        let mut file = &locked.file;
-        file.seek(SeekFrom::Start(start))
-            .and_then(|_| {
-                file.take(crate::input::CSV_MAX)
-                    .read_to_end(&mut bytes)
-                    .map(|_| ())
-            })
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if bytes.starts_with(&tracker.overlap) {
-            let new = &bytes[tracker.overlap.len()..];
-            let whole = new.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if same_file && tracker.read > 0 && len >= tracker.read {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut file = (&locked.file).take(crate::input::CSV_MAX);
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut left = tracker.read;
+        while left > 0 {
+            let want = left.min(buffer.len() as u64) as usize;
+            let n = file.read(&mut buffer[..want]).map_err(cannot)?;
+            if n == 0 {
+                break;
+            }
+            hasher.write(&buffer[..n]);
+            left -= n as u64;
+        }
+        if left == 0 && hasher.finish() == tracker.prefix {
+            let mut rest = Vec::new();
+            file.read_to_end(&mut rest).map_err(cannot)?;
+            let complete = rest.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             let mut text = results::header::<T>().into_bytes();
             text.push(b'\n');
-            text.extend_from_slice(&new[..whole]);
+            text.extend_from_slice(&rest[..complete]);
             let rows = results::parse::<T>(&text, path).map_err(|e| format!("{e:#}"))?;
-            let read = tracker.read + whole as u64;
-            let mut joined = tracker.overlap.clone();
-            joined.extend_from_slice(&new[..whole]);
-            tracker.overlap = joined[joined.len().saturating_sub(OVERLAP as usize)..].to_vec();
-            tracker.read = read;
-            tracker.fingerprint = now;
+            hasher.write(&rest[..complete]);
+            *tracker = Tracker {
+                fingerprint: now,
+                read: tracker.read + complete as u64,
+                prefix: hasher.finish(),
+            };
             return Ok(Some(Fresh { whole: false, rows }));
         }
     }
-    let locked =
-        crate::record::journal::Locked::open_shared(path, T::WHAT).map_err(|e| format!("{e:#}"))?;
     let bytes = locked.contents().map_err(|e| format!("{e:#}"))?;
     let rows = results::parse::<T>(&bytes, path).map_err(|e| format!("{e:#}"))?;
-    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hasher.write(&bytes[..complete]);
     *tracker = Tracker {
         fingerprint: now,
-        read: whole as u64,
-        overlap: bytes[whole.saturating_sub(OVERLAP as usize)..whole].to_vec(),
+        read: complete as u64,
+        prefix: hasher.finish(),
     };
     Ok(Some(Fresh { whole: true, rows }))
 }
@@ -369,8 +390,8 @@ impl Scanner {
     }
 
     fn scan(&mut self, state: &State) {
-        let files = runs_files(&self.source, self.folder);
         let mut problems = Vec::new();
+        let files = runs_files(&self.source, self.folder, &mut problems);
         let mut changed =
             self.runs.len() != files.len() || !files.iter().all(|f| self.runs.contains_key(f));
         self.runs.retain(|path, _| files.contains(path));
@@ -381,21 +402,25 @@ impl Scanner {
             .retain(|path, _| files.contains(path));
         for path in &files {
             if journal_path(path).exists() {
-                // A commit in progress, or one a crash interrupted (the next command that
-                // writes the file finishes it): the rows read last stay for now.
+                // A commit in progress, or one a crash interrupted: the file is read as it is
+                // (a cut last line waits), and the next command that writes it finishes it.
                 problems.push(format!(
-                    "{}: a commit is in progress or was interrupted ({}); the rows shown are \
-                     those before it",
+                    "{}: a commit is in progress or was interrupted ({}); its rows are shown \
+                     as the file holds them now, and the next harness run, sweep or merge \
+                     that writes it finishes the commit",
                     path.display(),
                     journal_path(path).display()
                 ));
-                continue;
             }
             // The epochs first: a row is committed after its epochs, so a page that sees the
             // row finds its epochs.
             let epochs_path = crate::record::upgrade::epochs_beside(path);
+            let linked = self.folder && epochs_path.is_symlink();
             let mut epochs = state.epochs.write().unwrap_or_else(|e| e.into_inner());
-            if let Err(why) = epochs
+            if linked {
+                problems.push(link_skipped(&epochs_path));
+                epochs.insert(path.clone(), EpochsFile::default());
+            } else if let Err(why) = epochs
                 .entry(path.clone())
                 .or_default()
                 .refresh(&epochs_path, &state.epoch_columns)
@@ -509,6 +534,15 @@ fn running_view(run: &LiveRun, columns: &[String], epoch_columns: &[String]) -> 
     if let Some(status) = columns.iter().position(|c| c == "status") {
         cells[status] = Cell::Text("running".into());
     }
+    // What only the end of a run says: not known yet (the feed's row has the defaults, which
+    // would read `stop_reason failed`, `best_epoch 0`).
+    for (k, name) in columns.iter().enumerate() {
+        match name.as_str() {
+            "stop_reason" | "error" | "model_sha256" => cells[k] = Cell::Text(String::new()),
+            "best_epoch" => cells[k] = Cell::Missing,
+            _ => {}
+        }
+    }
     // What the row will say, as far as the epochs tell it.
     let set = |cells: &mut Vec<Cell>, name: &str, value: f64| {
         if let Some(at) = columns.iter().position(|c| c == name) {
@@ -530,10 +564,12 @@ fn running_view(run: &LiveRun, columns: &[String], epoch_columns: &[String]) -> 
         let seconds: f64 = run.epochs.iter().map(|e| e.train_seconds).sum();
         set(&mut cells, "train_seconds", seconds);
     }
+    // Every update sends every running run's epochs: its last LIVE_EPOCHS (all of them once
+    // it is committed, from /api/epochs).
+    let from = run.epochs.len().saturating_sub(LIVE_EPOCHS);
     Running {
         cells,
-        epochs: run
-            .epochs
+        epochs: run.epochs[from..]
             .iter()
             .map(|e| html::epoch_cells(e, epoch_columns))
             .collect(),
@@ -579,7 +615,9 @@ fn progress(
             if let Some(run) = live.get(point.run_id.as_str()) {
                 progress.running += 1;
                 let done = run.epochs.last().map_or(0, |e| e.epoch);
-                progress.epochs_left += run.header.epochs.saturating_sub(done);
+                progress.epochs_left = progress
+                    .epochs_left
+                    .saturating_add(run.header.epochs.saturating_sub(done));
                 continue;
             }
             let row = committed
@@ -598,7 +636,7 @@ fn progress(
                 }
                 None => {
                     progress.pending += 1;
-                    progress.epochs_left += point.epochs;
+                    progress.epochs_left = progress.epochs_left.saturating_add(point.epochs);
                 }
             }
         }
@@ -660,6 +698,20 @@ pub fn command(options: &Options) -> Result<u8> {
             results::read_without_writing::<RunRow>(source)?;
         }
     }
+    // A Host header is compared as NAME:PORT with the server's port: a name with a port, a
+    // path or nothing in it could never match.
+    for name in &options.allow_hosts {
+        let plain_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !plain_name {
+            return Err(user_error(format!(
+                "--allow-host takes a host name without a port (letters, digits, - and .; the \
+                 port is the server's, --port): got {name:?}"
+            )));
+        }
+    }
     let address = SocketAddr::new(options.host, options.port);
     let listener = std::net::TcpListener::bind(address).map_err(|e| {
         user_error(format!(
@@ -682,7 +734,10 @@ pub fn command(options: &Options) -> Result<u8> {
         format!("[::1]:{}", bound.port()),
     ];
     if !bound.ip().is_unspecified() {
-        allowed_hosts.push(format!("{host_text}:{}", bound.port()));
+        let own = format!("{host_text}:{}", bound.port());
+        if !allowed_hosts.contains(&own) {
+            allowed_hosts.push(own);
+        }
     }
     for name in &options.allow_hosts {
         allowed_hosts.push(format!("{}:{}", name.to_ascii_lowercase(), bound.port()));
@@ -699,10 +754,12 @@ pub fn command(options: &Options) -> Result<u8> {
             }
         );
     }
-    let url_host = if bound.ip().is_unspecified() || bound.ip().is_loopback() {
-        "127.0.0.1".to_string()
-    } else {
-        host_text
+    // The address it listens on (::1 and 127.0.0.2 are loopback too, but not 127.0.0.1); for
+    // every address, this machine's own.
+    let url_host = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_string(),
+        _ => host_text,
     };
     let url = format!("http://{url_host}:{}/", bound.port());
 
@@ -882,6 +939,11 @@ fn answer<B>(state: &State, request: &Request<B>) -> Answer {
 }
 
 fn route<B>(state: &State, request: &Request<B>) -> Answer {
+    // Exactly one Host header (RFC 9112, 3.2: a second is a 400), else a proxy that reads the
+    // other one would disagree with this check.
+    if request.headers().get_all(header::HOST).iter().count() > 1 {
+        return plain(StatusCode::BAD_REQUEST, "a request has one Host header");
+    }
     let host = request
         .headers()
         .get(header::HOST)
@@ -1093,4 +1155,52 @@ fn epochs(state: &State, query: &str) -> Answer {
         });
     }
     json(&serde_json::json!({ "run_id": shown.run_id, "attempt": shown.attempt, "epochs": rows }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(k: usize) -> RunRow {
+        RunRow {
+            run_id: format!("r{k:011}"),
+            attempt: format!("a{k:011}"),
+            name: format!("run-{k}-{}", "x".repeat(200)),
+            ..RunRow::default()
+        }
+    }
+
+    /// A file over the 1 MiB the check streams at a time: appended rows are read alone, an
+    /// edit in place (same length) anywhere before them makes the file read again whole.
+    #[test]
+    fn appends_are_read_alone_and_an_edit_in_place_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        let rows: Vec<RunRow> = (0..6000).map(row).collect();
+        std::fs::write(&path, results::to_csv(&rows, true)).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > 2 << 20);
+        let mut tracker = Tracker::default();
+        let first = read_new::<RunRow>(&mut tracker, &path).unwrap().unwrap();
+        assert!(first.whole);
+        assert_eq!(first.rows.len(), 6000);
+        assert!(read_new::<RunRow>(&mut tracker, &path).unwrap().is_none());
+
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut file, &results::to_csv(&[row(6000)], false)).unwrap();
+        drop(file);
+        let more = read_new::<RunRow>(&mut tracker, &path).unwrap().unwrap();
+        assert!(!more.whole, "an append is read alone");
+        assert_eq!(more.rows.len(), 1);
+        assert_eq!(more.rows[0].run_id, row(6000).run_id);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("run-7-", "RUN-7-", 1)).unwrap();
+        let again = read_new::<RunRow>(&mut tracker, &path).unwrap().unwrap();
+        assert!(again.whole, "an edit in place is read again whole");
+        assert_eq!(again.rows.len(), 6001);
+        assert!(again.rows[7].name.starts_with("RUN-7-"));
+    }
 }
