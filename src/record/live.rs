@@ -393,12 +393,18 @@ mod tests {
         assert!(!live_path(&runs, "r1").exists());
     }
 
-    #[test]
-    fn files_of_killed_processes_are_not_shown_and_are_cleaned_up() {
+    /// A temporary folder with a runs file's name in it and its feeds' folder made.
+    fn feeds_folder() -> (tempfile::TempDir, PathBuf, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let runs = dir.path().join("runs.csv");
         let folder = running::folder(&runs);
         fs::create_dir_all(&folder).unwrap();
+        (dir, runs, folder)
+    }
+
+    #[test]
+    fn files_of_killed_processes_are_not_shown_and_are_cleaned_up() {
+        let (_dir, runs, folder) = feeds_folder();
         let mut dead = Held::create(live_path(&runs, "dead")).unwrap();
         dead.line(&LiveHeader { epochs: 2, pid: 1 }).unwrap();
         dead.row(&row("dead")).unwrap();
@@ -430,10 +436,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_fifo_named_like_a_feed_is_skipped_not_waited_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let runs = dir.path().join("runs.csv");
-        let folder = running::folder(&runs);
-        fs::create_dir_all(&folder).unwrap();
+        let (_dir, runs, folder) = feeds_folder();
         let fifo = folder.join("evil.live");
         let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
